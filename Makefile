@@ -1,0 +1,42 @@
+# Two commands on a fresh machine: `make run` (install + whole pipeline) and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PATH := $(abspath $(BIN)):$(PATH)
+export TF_CPP_MIN_LOG_LEVEL := 2
+export TF_ENABLE_ONEDNN_OPTS := 0
+
+.PHONY: install run test test-fast lint ui bench clean
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	dvc repro
+	@echo
+	@echo "Results: reports/ (metrics, CSV, PNG), models/ (Keras files); compare with 'dvc exp show'."
+	@echo "MLflow UI: make ui   (or: $(BIN)/$$(python -c 'from leanml import params, tracking; print(tracking.ui_command(params.load().base.tracking))'))"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+ui: $(STAMP)
+	$(BIN)/$$(python -c 'from leanml import params, tracking; print(tracking.ui_command(params.load().base.tracking))')
+
+bench: $(STAMP)
+	$(BIN)/python bench/foundation.py
+
+clean:
+	rm -rf data models reports mlflow.db mlartifacts

@@ -1,0 +1,117 @@
+"""Honest model measurements: parameters, bytes of the real file (and gzipped), FLOPs, latency.
+
+FLOPs count 2 × multiply-accumulates of Dense and Conv layers plus their bias additions;
+pooling, activations and normalisation are not counted (they are small next to the MACs).
+Latency is measured on the CPU after warm-up, one call at a time, and reported as percentiles.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+
+def save_model(model: keras.Model, target: str | Path) -> Path:
+    """Save an inference copy of `model` (weights + architecture, no optimizer state) atomically.
+
+    Keras 3 stores a compiled model's optimizer slots too, which would inflate the size we report.
+    """
+    from leanml.io import atomic_path
+
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    with atomic_path(target, suffix=".keras") as tmp:
+        clone.save(tmp)
+    return Path(target)
+
+
+def count_params(model: keras.Model) -> dict[str, int]:
+    """All parameters and the non-zero ones (what pruning removes)."""
+    weights = model.get_weights()
+    return {
+        "params": int(sum(w.size for w in weights)),
+        "nonzero_params": int(sum(np.count_nonzero(w) for w in weights)),
+    }
+
+
+def file_bytes(path: str | Path) -> dict[str, int]:
+    """Size of a file on disk and of its gzip (level 9, fixed mtime so it is reproducible)."""
+    data = Path(path).read_bytes()
+    return {"file_bytes": len(data), "gzip_bytes": len(gzip.compress(data, 9, mtime=0))}
+
+
+def _layers(model: keras.Model):
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _layers(layer)
+        else:
+            yield layer
+
+
+def flops(model: keras.Model) -> int:
+    """FLOPs of one forward pass of one sample, from layer shapes."""
+    total = 0
+    for layer in _layers(model):
+        out_shape = tuple(layer.output.shape[1:])
+        if isinstance(layer, keras.layers.Dense):
+            fan_in, units = layer.kernel.shape
+            positions = math.prod(out_shape[:-1])
+            total += positions * (2 * fan_in * units + (units if layer.use_bias else 0))
+        elif isinstance(layer, keras.layers.DepthwiseConv2D):
+            kh, kw, _, _ = layer.kernel.shape
+            positions = math.prod(out_shape[:-1])
+            total += positions * out_shape[-1] * (2 * kh * kw + (1 if layer.use_bias else 0))
+        elif isinstance(layer, keras.layers.Conv2D | keras.layers.Conv1D):
+            kernel = layer.kernel.shape  # (*window, in_per_group, out)
+            window_in = math.prod(kernel[:-1])
+            positions = math.prod(out_shape[:-1])
+            total += positions * out_shape[-1] * (2 * window_in + (1 if layer.use_bias else 0))
+    return int(total)
+
+
+def latency(
+    model: keras.Model, sample: np.ndarray, *, warmup: int = 10, runs: int = 100,
+    batch_size: int = 256,
+) -> dict[str, float]:
+    """Batch-1 latency p50/p95 (ms) after warm-up, and batch throughput (samples/s)."""
+    import tensorflow as tf
+
+    call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    one = tf.constant(sample[:1])
+    for _ in range(warmup):
+        call(one)
+    timings = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call(one).numpy()
+        timings.append(time.perf_counter() - start)
+    reps = math.ceil(batch_size / len(sample))
+    batch = tf.constant(np.concatenate([sample] * reps)[:batch_size])
+    for _ in range(max(1, warmup // 5)):
+        call(batch)
+    batch_runs = max(3, runs // 20)
+    start = time.perf_counter()
+    for _ in range(batch_runs):
+        call(batch).numpy()
+    elapsed = time.perf_counter() - start
+    ms = np.asarray(timings) * 1000
+    return {
+        "latency_ms_p50": float(np.percentile(ms, 50)),
+        "latency_ms_p95": float(np.percentile(ms, 95)),
+        "throughput_per_s": float(batch_size * batch_runs / elapsed),
+    }
+
+
+def measure(model: keras.Model, path: str | Path, sample: np.ndarray, cfg) -> dict:
+    """Everything above for a model already saved at `path`; `cfg` is `base.measure`."""
+    return {
+        **count_params(model),
+        **file_bytes(path),
+        "flops": flops(model),
+        **latency(model, sample, warmup=cfg.warmup, runs=cfg.runs, batch_size=cfg.batch_size),
+    }

@@ -1,0 +1,86 @@
+"""Build a Keras model from a small spec: `mlp` (dense layers) or `cnn` (LeNet-5 style)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+
+from leanml.errors import LeanmlError
+from leanml.params import CNN, MLP, ModelSpec
+
+Builder = Callable[..., keras.Model]
+BUILDERS: dict[str, Builder] = {}
+
+
+def register(kind: str) -> Callable[[Builder], Builder]:
+    def wrap(fn: Builder) -> Builder:
+        BUILDERS[kind] = fn
+        return fn
+
+    return wrap
+
+
+@register("mlp")
+def build_mlp(spec: MLP, input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
+    """Flatten → Dense(units, activation) [→ Dropout] … → Dense(n_classes, softmax)."""
+    layers: list[keras.layers.Layer] = [keras.Input(shape=input_shape), keras.layers.Flatten()]
+    for i, units in enumerate(spec.hidden_units):
+        layers.append(keras.layers.Dense(units, activation=spec.activation, name=f"dense_{i}"))
+        if spec.dropout > 0:
+            layers.append(keras.layers.Dropout(spec.dropout, name=f"dropout_{i}"))
+    layers.append(keras.layers.Dense(n_classes, activation="softmax", name="output"))
+    return keras.Sequential(layers, name="mlp")
+
+
+@register("cnn")
+def build_cnn(spec: CNN, input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
+    """LeNet-5 style: [Conv → MaxPool] per filter count, Flatten, Dense layers, softmax."""
+    if len(input_shape) != 3:
+        raise LeanmlError(
+            "train.model.kind: 'cnn' needs image data of shape (H, W, C); this dataset's "
+            f"samples have shape {input_shape}, use 'mlp'"
+        )
+    layers: list[keras.layers.Layer] = [keras.Input(shape=input_shape)]
+    side = min(input_shape[:2])
+    for i, filters in enumerate(spec.filters):
+        layers.append(
+            keras.layers.Conv2D(
+                filters, spec.kernel_size, padding="same", activation=spec.activation,
+                name=f"conv_{i}",
+            )
+        )
+        # Pool only while the feature map is still big enough; 8×8 digits allow two 2×2 pools.
+        if side // spec.pool_size >= 1 and spec.pool_size > 1:
+            layers.append(keras.layers.MaxPooling2D(spec.pool_size, name=f"pool_{i}"))
+            side //= spec.pool_size
+    layers.append(keras.layers.Flatten())
+    for i, units in enumerate(spec.dense_units):
+        layers.append(keras.layers.Dense(units, activation=spec.activation, name=f"dense_{i}"))
+        if spec.dropout > 0:
+            layers.append(keras.layers.Dropout(spec.dropout, name=f"dropout_{i}"))
+    layers.append(keras.layers.Dense(n_classes, activation="softmax", name="output"))
+    return keras.Sequential(layers, name="cnn")
+
+
+def build(spec: ModelSpec, input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
+    """Build the model named by `spec.kind` with its own sub-spec."""
+    if spec.kind not in BUILDERS:
+        raise LeanmlError(f"train.model.kind: must be one of {sorted(BUILDERS)}, got {spec.kind!r}")
+    return BUILDERS[spec.kind](getattr(spec, spec.kind), tuple(input_shape), n_classes)
+
+
+def load(path, stage: str = "train") -> keras.Model:
+    """Load a saved `.keras` model safely; a missing or corrupt file names the producing stage."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise LeanmlError(f"{path}: missing; it is written by the {stage} stage (`dvc repro {stage}`)")
+    try:
+        return keras.models.load_model(path, safe_mode=True, compile=False)
+    except Exception as exc:
+        raise LeanmlError(
+            f"{path}: not a loadable Keras model ({type(exc).__name__}); rerun the {stage} stage "
+            f"(`dvc repro -f {stage}`)"
+        ) from None

@@ -1,0 +1,242 @@
+"""Typed schema of params.yaml: every section parses into a model that rejects bad values.
+
+A bad value is reported as one line naming the full key path, what is allowed and what was
+given, e.g. ``train.epochs: must be an integer ≥ 1, got -3``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.fields import FieldInfo
+
+from leanml.errors import LeanmlError
+
+DATASETS = ("digits", "mnist", "fashion_mnist", "npz")
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "gelu", "swish")
+OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
+
+
+class KeyError_(ValueError):
+    """A cross-field check that failed, pointing at the key (relative to its section) to blame."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+        self.message = message
+
+
+def _bounds(ge=None, gt=None, le=None, lt=None) -> str:
+    parts = []
+    if ge is not None:
+        parts.append(f"≥ {ge}")
+    if gt is not None:
+        parts.append(f"> {gt}")
+    if le is not None:
+        parts.append(f"≤ {le}")
+    if lt is not None:
+        parts.append(f"< {lt}")
+    return " and ".join(parts)
+
+
+def Int(default: int, *, ge: int | None = 1, le: int | None = None) -> Any:
+    """An integer field (no floats, strings or booleans)."""
+    text = "an integer " + _bounds(ge=ge, le=le)
+    return Field(default, strict=True, ge=ge, le=le, description=text.strip())
+
+
+def Float(default: float, *, ge=None, gt=None, le=None, lt=None) -> Any:
+    """A number field; integers are accepted."""
+    text = "a number " + _bounds(ge=ge, gt=gt, le=le, lt=lt)
+    return Field(default, strict=True, ge=ge, gt=gt, le=le, lt=lt, description=text.strip())
+
+
+def Choice(default: str, choices: tuple[str, ...]) -> Any:
+    """One of a fixed set of names."""
+    return Field(default, description="one of " + ", ".join(repr(c) for c in choices))
+
+
+def IntList(default: list[int], *, ge: int = 1, min_length: int = 1) -> Any:
+    """A list of integers, each ≥ ge."""
+    text = f"a list of at least {min_length} integer(s) ≥ {ge}"
+    return Field(default, min_length=min_length, description=text)
+
+
+PosInt = Annotated[int, Field(strict=True, ge=1)]
+
+
+class Section(BaseModel):
+    """Base of every params section: unknown keys are errors, values are checked on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+class Tracking(Section):
+    uri: str | None = Field(
+        None, description="null (project sqlite file / $MLFLOW_TRACKING_URI) or a tracking URI"
+    )
+    experiment: str = Field("leanml", min_length=1, description="a non-empty experiment name")
+
+
+class Measure(Section):
+    warmup: int = Int(10, ge=0)
+    runs: int = Int(100, ge=1)
+    batch_size: int = Int(256, ge=1)
+
+
+class Base(Section):
+    seed: int = Int(42, ge=0)
+    dataset: Literal[DATASETS] = Choice("digits", DATASETS)  # type: ignore[valid-type]
+    npz_path: str | None = Field(
+        None, description="null, or the path of a .npz file with arrays x and y"
+    )
+    tracking: Tracking = Tracking()
+    measure: Measure = Measure()
+
+    @model_validator(mode="after")
+    def _npz_needs_path(self) -> Base:
+        if self.dataset == "npz" and not self.npz_path:
+            raise KeyError_("npz_path", "must name a .npz file when base.dataset is 'npz', got None")
+        return self
+
+
+class Prepare(Section):
+    val_fraction: float = Float(0.15, gt=0, lt=1)
+    test_fraction: float = Float(0.15, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _leave_room_to_train(self) -> Prepare:
+        total = self.val_fraction + self.test_fraction
+        if total > 0.8:
+            raise KeyError_(
+                "test_fraction",
+                "prepare.val_fraction + prepare.test_fraction must be ≤ 0.8 so that at least 20% "
+                f"is left to train on, got {self.val_fraction} + {self.test_fraction} = {total:g}",
+            )
+        return self
+
+
+class MLP(Section):
+    hidden_units: list[PosInt] = IntList([128])
+    activation: Literal[ACTIVATIONS] = Choice("relu", ACTIVATIONS)  # type: ignore[valid-type]
+    dropout: float = Float(0.0, ge=0, lt=1)
+
+
+class CNN(Section):
+    filters: list[PosInt] = IntList([6, 16])
+    kernel_size: int = Int(3, ge=1)
+    pool_size: int = Int(2, ge=1)
+    dense_units: list[PosInt] = IntList([120, 84], min_length=0)
+    activation: Literal[ACTIVATIONS] = Choice("relu", ACTIVATIONS)  # type: ignore[valid-type]
+    dropout: float = Float(0.0, ge=0, lt=1)
+
+
+class ModelSpec(Section):
+    kind: Literal["mlp", "cnn"] = Choice("mlp", ("mlp", "cnn"))
+    mlp: MLP = MLP()
+    cnn: CNN = CNN()
+
+
+class Fit(Section):
+    """How one model is fitted; shared by the baseline, search trials and NAS children."""
+
+    optimizer: Literal[OPTIMIZERS] = Choice("adam", OPTIMIZERS)  # type: ignore[valid-type]
+    learning_rate: float = Float(0.001, gt=0, le=10)
+    epochs: int = Int(30, ge=1)
+    batch_size: int = Int(32, ge=1)
+    early_stopping_patience: int = Int(5, ge=0)
+
+
+class Train(Fit):
+    """The baseline: a model spec plus the fit settings (flat, so `-S train.epochs=3` works)."""
+
+    model: ModelSpec = ModelSpec()
+
+
+class Params(Section):
+    """The whole params.yaml."""
+
+    base: Base = Base()
+    prepare: Prepare = Prepare()
+    train: Train = Train()
+
+
+def _field_at(model: type[BaseModel], loc: tuple) -> tuple[str, FieldInfo | None]:
+    """Walk `loc` through nested models; return the dotted key path and the last field."""
+    path, field, current = "", None, model
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+            continue
+        if not isinstance(current, type) or not issubclass(current, BaseModel):
+            path += f".{part}"
+            continue
+        path = f"{path}.{part}" if path else str(part)
+        field = current.model_fields.get(str(part))
+        current = field.annotation if field is not None else None
+    return path, field
+
+
+def _message(err: dict) -> str:
+    loc = tuple(p for p in err["loc"] if p != "function-after")
+    path, field = _field_at(Params, loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        parent_path, parent = _field_at(Params, loc[:-1])
+        cls = parent.annotation if parent is not None else Params
+        allowed = ", ".join(cls.model_fields)
+        where = f" in {parent_path}" if parent_path else ""
+        return f"{path}: unknown key{where}; allowed keys are {allowed}"
+    ctx_error = (err.get("ctx") or {}).get("error")
+    if isinstance(ctx_error, KeyError_):
+        return f"{path}.{ctx_error.key}: {ctx_error.message}" if path else ctx_error.message
+    allowed = field.description if field is not None and field.description else err["msg"]
+    if kind == "missing":
+        return f"{path}: missing; must be {allowed}"
+    if field is not None and field.annotation is not None and issubclass_safe(field.annotation):
+        return f"{path}: must be a mapping of keys, got {err['input']!r}"
+    return f"{path}: must be {allowed}, got {err['input']!r}"
+
+
+def issubclass_safe(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def parse(raw: Any, source: str = "params.yaml") -> Params:
+    """Validate a params mapping; raise `LeanmlError` listing every bad key."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise LeanmlError(f"{source}: must be a mapping of sections, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        lines = [_message(err) for err in exc.errors()]
+        raise LeanmlError("\n".join(f"{source}: {line}" for line in lines)) from None
+
+
+def load(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise LeanmlError(f"{path}: file not found (run stages from the project root)") from None
+    except yaml.YAMLError as exc:
+        raise LeanmlError(f"{path}: not valid YAML: {exc}") from None
+    return parse(raw, source=path.name)
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """`{'train': {'fit': {'epochs': 3}}}` → `{'train.fit.epochs': 3}` (lists kept as values)."""
+    if isinstance(tree, BaseModel):
+        tree = tree.model_dump()
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat

@@ -1,0 +1,32 @@
+"""Figures and tables for reports (training curves now; leaderboards as stages land)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from leanml.io import atomic_path
+
+
+def plot_history(history: list[dict[str, float]], target: str | Path, title: str) -> None:
+    """Loss and accuracy per epoch, train and val, as a PNG (renders offline, unlike dvc plots)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [row["epoch"] for row in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for key, label in (("loss", "train"), ("val_loss", "val")):
+        ax_loss.plot(epochs, [row.get(key) for row in history], label=label)
+    for key, label in (("accuracy", "train"), ("val_accuracy", "val")):
+        ax_acc.plot(epochs, [row.get(key) for row in history], label=label)
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(target, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)

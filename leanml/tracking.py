@@ -1,0 +1,262 @@
+"""MLflow tracking: one parent run per pipeline execution, one child run per stage.
+
+The only module that imports mlflow. Stages of one `dvc repro` / `dvc exp run` are separate
+processes, so they find their shared parent run by a pipeline key: the DVC experiment name
+(`DVC_EXP_NAME`, set by `dvc exp run`) or else the id of the `dvc` process that runs them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from leanml.errors import LeanmlError
+from leanml.params import Tracking, flatten
+from leanml.paths import project_root
+
+PIPELINE_TAG = "leanml.pipeline"
+DB_NAME = "mlflow.db"
+ARTIFACTS_DIR = "mlartifacts"
+# Explicit requirements: without them log_model spends seconds inferring them.
+PIP_REQUIREMENTS = ["tensorflow-cpu==2.21.0", "keras>=3.10"]
+
+
+def store_root() -> Path:
+    """Where the default store lives: the project root, also for `dvc exp run --queue` copies."""
+    root = project_root()
+    marker = f"{os.sep}.dvc{os.sep}tmp{os.sep}exps{os.sep}"
+    text = str(root)
+    return Path(text.split(marker)[0]) if marker in text else root
+
+
+def resolve_uri(cfg: Tracking) -> str:
+    """params `base.tracking.uri`, else `$MLFLOW_TRACKING_URI`, else the project's sqlite file."""
+    if cfg.uri:
+        return cfg.uri
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    return f"sqlite:///{store_root() / DB_NAME}"
+
+
+def ui_command(cfg: Tracking) -> str:
+    """The exact command that opens the MLflow UI on this store, bound to loopback."""
+    uri = resolve_uri(cfg)
+    return f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000"
+
+
+def _quiet() -> None:
+    for name in ("alembic", "mlflow", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+
+
+def connect(cfg: Tracking) -> str:
+    """Point MLflow at the store and make sure the experiment exists; fail early and clearly."""
+    _quiet()
+    import mlflow
+
+    uri = resolve_uri(cfg)
+    if uri.startswith("sqlite:///"):
+        db = Path(uri.removeprefix("sqlite:///"))
+        if not db.parent.is_dir() or not os.access(db.parent, os.W_OK):
+            raise LeanmlError(
+                f"tracking: cannot write the MLflow store {uri} (folder missing or read-only); "
+                "set base.tracking.uri or MLFLOW_TRACKING_URI to a writable store"
+            )
+    mlflow.set_tracking_uri(uri)
+    try:
+        client = mlflow.MlflowClient()
+        experiment = client.get_experiment_by_name(cfg.experiment)
+        if experiment is None:
+            location = None
+            if uri.startswith("sqlite:///"):
+                location = (Path(uri.removeprefix("sqlite:///")).parent / ARTIFACTS_DIR).as_uri()
+            experiment_id = client.create_experiment(cfg.experiment, artifact_location=location)
+        else:
+            experiment_id = experiment.experiment_id
+    except Exception as exc:
+        raise LeanmlError(
+            f"tracking: MLflow store {uri} is unreachable or unusable ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}); start it (`make server`) or set "
+            "base.tracking.uri / MLFLOW_TRACKING_URI to another store"
+        ) from None
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
+def _dvc_ancestor() -> str | None:
+    """`pid-starttime` of the nearest ancestor `dvc repro` / `dvc exp` process, if any."""
+    import psutil
+
+    try:
+        process = psutil.Process().parent()
+        while process is not None:
+            cmd = " ".join(process.cmdline())
+            if "dvc" in cmd and any(verb in cmd for verb in ("repro", "exp")):
+                return f"{process.pid}-{int(process.create_time())}"
+            process = process.parent()
+    except psutil.Error:
+        return None
+    return None
+
+
+def pipeline_key() -> tuple[str, str]:
+    """(key, display name) of the pipeline execution this stage belongs to."""
+    if os.environ.get("LEANML_PIPELINE"):
+        key = os.environ["LEANML_PIPELINE"]
+        return key, key
+    if os.environ.get("DVC_EXP_NAME"):
+        name = os.environ["DVC_EXP_NAME"]
+        return f"exp:{name}", name
+    ancestor = _dvc_ancestor()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    if ancestor:
+        return f"repro:{ancestor}", f"repro-{stamp}"
+    return f"direct:{uuid.uuid4().hex}", f"direct-{stamp}"
+
+
+def git_tags() -> dict[str, str]:
+    def git(*args: str) -> str:
+        try:
+            out = subprocess.run(
+                ["git", *args], capture_output=True, text=True, timeout=10, cwd=project_root()
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return out.stdout.strip() if out.returncode == 0 else ""
+
+    commit = git("rev-parse", "HEAD")
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return {"git.commit": commit or "unknown", "git.dirty": str(bool(dirty)).lower()}
+
+
+def _find_or_create_parent(experiment_id: str) -> str:
+    import mlflow
+
+    key, name = pipeline_key()
+    client = mlflow.MlflowClient()
+    found = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{PIPELINE_TAG}` = '{key}'", max_results=1
+    )
+    if found:
+        return found[0].info.run_id
+    run = client.create_run(experiment_id, run_name=name, tags={PIPELINE_TAG: key, **git_tags()})
+    return run.info.run_id
+
+
+class StageRun:
+    """The active stage run: log params, metrics, artifacts, models and nested child runs."""
+
+    def __init__(self, run_id: str, parent_id: str):
+        self.run_id, self.parent_id = run_id, parent_id
+
+    def log_params(self, params: Any) -> None:
+        import mlflow
+
+        flat = {k: str(v) for k, v in flatten(params).items()}
+        items = list(flat.items())
+        for i in range(0, len(items), 100):
+            mlflow.log_params(dict(items[i : i + 100]))
+
+    def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
+        import mlflow
+
+        numeric = {
+            k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and v == v
+        }
+        mlflow.log_metrics(numeric, step=step)
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        import mlflow
+
+        mlflow.set_tags({k: str(v) for k, v in tags.items()})
+
+    def log_artifact(self, path: str | Path, folder: str | None = None) -> None:
+        import mlflow
+
+        mlflow.log_artifact(str(path), artifact_path=folder)
+
+    def log_keras_model(self, model: Any, sample: Any, name: str = "model") -> None:
+        """Log a Keras model with its signature (from `sample`) and explicit requirements."""
+        import mlflow
+
+        signature = mlflow.models.infer_signature(sample, model.predict(sample, verbose=0))
+        mlflow.keras.log_model(
+            model, name=name, signature=signature, pip_requirements=PIP_REQUIREMENTS
+        )
+
+    def log_parent_artifact(self, path: str | Path, folder: str | None = None) -> None:
+        import mlflow
+
+        mlflow.MlflowClient().log_artifact(self.parent_id, str(path), artifact_path=folder)
+
+
+@contextmanager
+def stage_run(stage: str, cfg: Tracking, params: Any = None, tags: dict | None = None):
+    """Run a stage inside its own child run under the pipeline's parent run.
+
+    A stage that fails ends its run FAILED; one interrupted (Ctrl-C / SIGTERM) ends it KILLED,
+    so no run is left RUNNING.
+    """
+    import mlflow
+
+    experiment_id = connect(cfg)
+    parent_id = _find_or_create_parent(experiment_id)
+    mlflow.start_run(run_id=parent_id)
+    child = mlflow.start_run(run_name=stage, nested=True, tags={"stage": stage, **(tags or {})})
+    run = StageRun(child.info.run_id, parent_id)
+    status = "FINISHED"
+    try:
+        run.set_tags(git_tags())
+        if params is not None:
+            run.log_params(params)
+        yield run
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    except BaseException:
+        status = "FAILED"
+        raise
+    finally:
+        mlflow.end_run(status)  # the stage run
+        mlflow.end_run(status)  # the parent, until the next stage resumes it
+        if status != "FINISHED":
+            print(f"tracking: {stage} run ended {status}", file=sys.stderr)
+
+
+def runs(cfg: Tracking) -> list[dict]:
+    """Every run of the experiment as plain dicts (for tests and reports)."""
+    import mlflow
+
+    experiment_id = connect(cfg)
+    client = mlflow.MlflowClient()
+    out = []
+    for r in client.search_runs([experiment_id], max_results=10_000):
+        out.append(
+            {
+                "run_id": r.info.run_id,
+                "name": r.info.run_name,
+                "status": r.info.status,
+                "parent": r.data.tags.get("mlflow.parentRunId"),
+                "tags": dict(r.data.tags),
+                "params": dict(r.data.params),
+                "metrics": dict(r.data.metrics),
+                "artifacts": [a.path for a in client.list_artifacts(r.info.run_id)],
+            }
+        )
+    return out
+
+
+def metric_history(run_id: str, key: str) -> list[tuple[int, float]]:
+    import mlflow
+
+    return [(m.step, m.value) for m in mlflow.MlflowClient().get_metric_history(run_id, key)]

@@ -1,0 +1,151 @@
+"""Fit and score one model: `train_and_score` is the objective every search and NAS stage uses."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+
+from leanml.data import Split, Splits
+from leanml.models import build
+from leanml.params import Fit, ModelSpec
+
+# Called after every epoch as hook(metrics, step); `StageRun.log_metrics` fits.
+EpochHook = Callable[[dict[str, float], int], None]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow, and make TF ops deterministic."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
+    optimizers = {
+        "adam": keras.optimizers.Adam,
+        "adamw": keras.optimizers.AdamW,
+        "sgd": keras.optimizers.SGD,
+        "rmsprop": keras.optimizers.RMSprop,
+    }
+    return optimizers[name](learning_rate=learning_rate)
+
+
+def evaluate(model: keras.Model, split: Split, batch_size: int = 1024) -> dict[str, float]:
+    """Accuracy and cross-entropy of `model` on one split (no compile needed)."""
+    probs = model.predict(split.x, batch_size=batch_size, verbose=0)
+    picked = probs[np.arange(len(split.y)), split.y]
+    return {
+        "accuracy": float(np.mean(np.argmax(probs, axis=1) == split.y)),
+        "loss": float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0)))),
+    }
+
+
+class _Progress(keras.callbacks.Callback):
+    """One quiet line per epoch on stderr, plus an optional hook (e.g. MLflow logging)."""
+
+    def __init__(self, epochs: int, label: str, show: bool, hook: EpochHook | None):
+        super().__init__()
+        self.epochs, self.label, self.show, self.hook = epochs, label, show, hook
+        self.rows: list[dict[str, float]] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+        row.pop("learning_rate", None)
+        self.rows.append(row)
+        if self.hook:
+            self.hook({k: v for k, v in row.items() if k != "epoch"}, epoch + 1)
+        if self.show:
+            shown = " ".join(f"{k} {v:.4f}" for k, v in row.items() if k != "epoch")
+            print(f"{self.label}: epoch {epoch + 1}/{self.epochs} {shown}", file=sys.stderr)
+
+
+@dataclass
+class TrainResult:
+    """What one fit produced: the model, the per-epoch history and the validation metrics."""
+
+    model: keras.Model
+    history: list[dict[str, float]]
+    metrics: dict[str, float | int | str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.metrics.get("status") == "ok"
+
+
+def fit_model(
+    model: keras.Model,
+    data: Splits,
+    fit: Fit,
+    *,
+    on_epoch: EpochHook | None = None,
+    progress: bool = True,
+    label: str = "train",
+) -> list[dict[str, float]]:
+    """Compile and fit an already built model on train, early-stopping on val; return history."""
+    model.compile(
+        optimizer=make_optimizer(fit.optimizer, fit.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    progress_cb = _Progress(fit.epochs, label, progress, on_epoch)
+    callbacks: list[keras.callbacks.Callback] = [progress_cb, keras.callbacks.TerminateOnNaN()]
+    if fit.early_stopping_patience > 0:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=fit.early_stopping_patience, restore_best_weights=True
+            )
+        )
+    model.fit(
+        data.train.x,
+        data.train.y,
+        validation_data=(data.val.x, data.val.y),
+        epochs=fit.epochs,
+        batch_size=fit.batch_size,
+        shuffle=True,
+        verbose=0,
+        callbacks=callbacks,
+    )
+    return progress_cb.rows
+
+
+def train_and_score(
+    spec: ModelSpec,
+    data: Splits,
+    fit: Fit,
+    *,
+    seed: int,
+    on_epoch: EpochHook | None = None,
+    progress: bool = True,
+    label: str = "train",
+) -> TrainResult:
+    """Build `spec` for `data`, fit it with `fit` from `seed`, and score it on the val split.
+
+    Never reads the test split. `metrics` holds val accuracy/loss, epochs run, fit seconds and
+    `status` ("ok", or "diverged" when the loss became NaN/inf).
+    """
+    seed_everything(seed)
+    model = build(spec, data.input_shape, data.n_classes)
+    start = time.perf_counter()
+    history = fit_model(model, data, fit, on_epoch=on_epoch, progress=progress, label=label)
+    seconds = time.perf_counter() - start
+    val = evaluate(model, data.val)
+    diverged = not history or not all(math.isfinite(v) for v in history[-1].values())
+    diverged = diverged or not math.isfinite(val["loss"])
+    return TrainResult(
+        model=model,
+        history=history,
+        metrics={
+            "val_accuracy": val["accuracy"],
+            "val_loss": val["loss"],
+            "epochs_run": len(history),
+            "fit_seconds": seconds,
+            "status": "diverged" if diverged else "ok",
+        },
+    )

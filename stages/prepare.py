@@ -1,0 +1,34 @@
+"""prepare: load the dataset named in params, split it (seeded, stratified), write data/prepared/."""
+
+from leanml import data, params, paths, stage, tracking
+from leanml.io import write_json
+
+
+def main() -> None:
+    cfg = params.load()
+    out = paths.load().prepare
+    base = cfg.base
+    with tracking.stage_run(
+        "prepare", base.tracking, {"base": base, "prepare": cfg.prepare}, {"seed": base.seed}
+    ) as run:
+        x, y = data.load(base.dataset, base.npz_path)
+        splits = data.split(x, y, cfg.prepare.val_fraction, cfg.prepare.test_fraction, base.seed)
+        card = data.card(splits, base.dataset, base.seed)
+        data.save(splits, out, card)
+        metrics = {
+            "n_train": len(splits.train.y),
+            "n_val": len(splits.val.y),
+            "n_test": len(splits.test.y),
+            "n_classes": splits.n_classes,
+            "n_features": int(splits.train.x[0].size),
+        }
+        write_json(out.metrics, metrics)
+        run.set_tags({"dataset": base.dataset, "dataset.sha256": card["sha256"]})
+        run.log_metrics(metrics)
+        run.log_artifact(out.card)
+        run.log_artifact(out.metrics)
+        print(f"prepare: {data.describe(card)} -> {out.dir}")
+
+
+if __name__ == "__main__":
+    stage.run(main, "prepare")

@@ -1,0 +1,50 @@
+"""train: fit the baseline model from params, measure it, write models/train/ and reports/train/."""
+
+from leanml import data, measure, params, paths, stage, tracking
+from leanml.io import read_json, write_csv, write_json
+from leanml.report import plot_history
+from leanml.train import evaluate, train_and_score
+
+
+def main() -> None:
+    cfg = params.load()
+    all_paths = paths.load()
+    out, base = all_paths.train, cfg.base
+    with tracking.stage_run(
+        "train", base.tracking, {"base": base, "train": cfg.train}, {"seed": base.seed}
+    ) as run:
+        splits = data.load_prepared(all_paths.prepare)
+        card = read_json(all_paths.prepare.card)
+        run.set_tags({"dataset": card["dataset"], "dataset.sha256": card["sha256"]})
+
+        result = train_and_score(
+            cfg.train.model, splits, cfg.train, seed=base.seed, on_epoch=run.log_metrics
+        )
+        measure.save_model(result.model, out.model)
+        test = evaluate(result.model, splits.test)
+        metrics = {
+            **{k: v for k, v in result.metrics.items() if k != "status"},
+            "test_accuracy": test["accuracy"],
+            "test_loss": test["loss"],
+            **measure.measure(result.model, out.model, splits.val.x[:64], base.measure),
+        }
+        write_json(out.metrics, metrics)
+        columns = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
+        write_csv(out.history, result.history, columns)
+        plot_history(result.history, out.figure, f"baseline {cfg.train.model.kind}")
+
+        run.set_tags({"status": result.metrics["status"]})
+        run.log_metrics({f"final_{k}" if k in ("val_accuracy", "val_loss") else k: v
+                         for k, v in metrics.items()})
+        for path in (out.metrics, out.history, out.figure, all_paths.prepare.card):
+            run.log_artifact(path)
+        run.log_keras_model(result.model, splits.val.x[:5])
+        print(
+            f"train: val_accuracy {metrics['val_accuracy']:.4f} "
+            f"test_accuracy {metrics['test_accuracy']:.4f} "
+            f"{metrics['params']} params, {metrics['file_bytes']} bytes -> {out.model}"
+        )
+
+
+if __name__ == "__main__":
+    stage.run(main, "train")
