@@ -69,6 +69,12 @@ def load_npz(npz_path: str | Path | None = None, **_: object) -> tuple[np.ndarra
     path = Path(str(npz_path))
     if not path.is_file():
         raise LeanmlError(f"base.npz_path: file not found: {path}")
+    with open(path, "rb") as handle:
+        if handle.read(4) != b"PK\x03\x04":  # an .npz is a zip archive
+            raise LeanmlError(
+                f"{path}: not a readable .npz file (not a zip archive); "
+                "save one with np.savez(path, x=x, y=y)"
+            )
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = {"x", "y"} - set(archive.files)

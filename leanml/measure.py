@@ -23,7 +23,8 @@ def save_model(model: keras.Model, target: str | Path) -> Path:
     """
     from leanml.io import atomic_path
 
-    clone = keras.models.clone_model(model)
+    # Rebuilt from config, not clone_model: Keras 3.15 clones carry the compile state along.
+    clone = model.__class__.from_config(model.get_config())
     clone.set_weights(model.get_weights())
     with atomic_path(target, suffix=".keras") as tmp:
         clone.save(tmp)

@@ -1,0 +1,64 @@
+"""Shared fixtures: fixed seeds, tiny real data, a real temporary MLflow sqlite store."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    random.seed(0)
+    np.random.seed(0)
+
+
+@pytest.fixture(scope="session")
+def digits_splits():
+    """The real digits data, split as the prepare stage does."""
+    from leanml import data
+
+    x, y = data.load("digits")
+    return data.split(x, y, 0.15, 0.15, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_splits(digits_splits):
+    """A few hundred digits samples: enough to learn something in one or two epochs."""
+    from leanml.data import Split, Splits
+
+    def head(part, n):
+        return Split(part.x[:n], part.y[:n])
+
+    return Splits(
+        head(digits_splits.train, 300), head(digits_splits.val, 120), head(digits_splits.test, 120)
+    )
+
+
+@pytest.fixture
+def tracking_cfg(tmp_path, monkeypatch):
+    """A Tracking section pointing at a fresh sqlite store in tmp_path."""
+    from leanml.params import Tracking
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("LEANML_PIPELINE", f"test-{tmp_path.name}")
+    monkeypatch.setenv("LEANML_ROOT", str(tmp_path))
+    return Tracking(uri=None, experiment="test")
+
+
+def project_env(extra: dict | None = None) -> dict:
+    """Environment for subprocesses: this venv first on PATH, quiet TF, no inherited store."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_", "LEANML_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update({"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"})
+    env.update(extra or {})
+    return env

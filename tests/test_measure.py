@@ -1,0 +1,61 @@
+"""Measurements: exact parameter and FLOP counts, real file bytes, sane latency numbers."""
+
+import keras
+import numpy as np
+
+from leanml import measure, models
+from leanml.params import CNN, MLP, Measure, ModelSpec
+
+
+def test_params_and_nonzero():
+    model = models.build(ModelSpec(mlp=MLP(hidden_units=[4])), (3,), 2)
+    counts = measure.count_params(model)
+    assert counts["params"] == 3 * 4 + 4 + 4 * 2 + 2
+    weights = model.get_weights()
+    weights[0][:] = 0.0  # zero the first kernel: 12 weights
+    weights[1][:] = 0.0  # biases start at zero anyway: 4 + 2
+    model.set_weights(weights)
+    assert measure.count_params(model)["nonzero_params"] == 8
+
+
+def test_flops_by_hand():
+    mlp = models.build(ModelSpec(mlp=MLP(hidden_units=[128])), (8, 8, 1), 10)
+    assert measure.flops(mlp) == (2 * 64 * 128 + 128) + (2 * 128 * 10 + 10)
+    cnn = models.build(
+        ModelSpec(kind="cnn", cnn=CNN(filters=[2], kernel_size=3, dense_units=[])), (4, 4, 1), 3
+    )
+    conv = 4 * 4 * 2 * (2 * 3 * 3 * 1 + 1)  # same padding: 16 positions, 2 filters
+    dense = 2 * (2 * 2 * 2) * 3 + 3  # after 2x2 pooling: 2*2*2 inputs
+    assert measure.flops(cnn) == conv + dense
+
+
+def test_saved_file_is_real_and_has_no_optimizer_state(tmp_path, tiny_splits):
+    model = models.build(ModelSpec(), tiny_splits.input_shape, 10)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(tiny_splits.train.x, tiny_splits.train.y, epochs=1, verbose=0)
+    path = measure.save_model(model, tmp_path / "m.keras")
+    sizes = measure.file_bytes(path)
+    assert sizes["file_bytes"] == path.stat().st_size
+    assert 0 < sizes["gzip_bytes"] < sizes["file_bytes"]
+    # float32 weights plus container overhead, but not Adam's two extra copies
+    assert sizes["file_bytes"] < 2 * 4 * model.count_params()
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(
+        loaded.predict(tiny_splits.val.x, verbose=0), model.predict(tiny_splits.val.x, verbose=0)
+    )
+
+
+def test_latency_percentiles(tiny_splits):
+    model = models.build(ModelSpec(), tiny_splits.input_shape, 10)
+    numbers = measure.latency(model, tiny_splits.val.x[:8], warmup=2, runs=20, batch_size=32)
+    assert 0 < numbers["latency_ms_p50"] <= numbers["latency_ms_p95"]
+    assert numbers["throughput_per_s"] > 0
+
+
+def test_measure_bundle(tmp_path, tiny_splits):
+    model = models.build(ModelSpec(), tiny_splits.input_shape, 10)
+    path = measure.save_model(model, tmp_path / "m.keras")
+    out = measure.measure(model, path, tiny_splits.val.x[:4], Measure(warmup=1, runs=5))
+    expected = {"params", "nonzero_params", "file_bytes", "gzip_bytes", "flops"}
+    assert expected <= set(out)
+    assert "latency_ms_p95" in out

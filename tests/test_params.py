@@ -1,0 +1,82 @@
+"""params.yaml schema: defaults parse, bad values give one precise message each."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from leanml import params
+from leanml.errors import LeanmlError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_project_params_file_is_valid():
+    cfg = params.load(ROOT / "params.yaml")
+    assert cfg.base.dataset == "digits"
+    assert cfg.train.model.kind in ("mlp", "cnn")
+
+
+def test_empty_mapping_gives_defaults():
+    cfg = params.parse({})
+    assert cfg == params.Params()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"train": {"epochs": -3}}, "train.epochs: must be an integer ≥ 1, got -3"),
+        ({"train": {"epochs": 2.5}}, "train.epochs: must be an integer ≥ 1, got 2.5"),
+        ({"train": {"epochs": "3"}}, "train.epochs: must be an integer ≥ 1, got '3'"),
+        ({"train": {"epochs": True}}, "train.epochs: must be an integer ≥ 1, got True"),
+        ({"train": {"learning_rate": 0}}, "train.learning_rate: must be a number > 0 and ≤ 10, got 0"),
+        ({"train": {"optimizer": "adamm"}}, "train.optimizer: must be one of 'adam', 'sgd', 'rmsprop', 'adamw', got 'adamm'"),
+        ({"train": {"model": {"kind": "rnn"}}}, "train.model.kind: must be one of 'mlp', 'cnn', got 'rnn'"),
+        ({"train": {"model": {"mlp": {"hidden_units": [64, 0]}}}}, "train.model.mlp.hidden_units[1]: must be a list of at least 1 integer(s) ≥ 1, got 0"),
+        ({"train": {"model": {"mlp": {"hidden_units": []}}}}, "train.model.mlp.hidden_units: must be a list of at least 1 integer(s) ≥ 1, got []"),
+        ({"train": {"model": {"mlp": {"dropout": 1.0}}}}, "train.model.mlp.dropout: must be a number ≥ 0 and < 1, got 1.0"),
+        ({"train": {"epoch": 3}}, "train.epoch: unknown key in train; allowed keys are"),
+        ({"trian": {}}, "trian: unknown key; allowed keys are base, prepare, train"),
+        ({"base": {"seed": -1}}, "base.seed: must be an integer ≥ 0, got -1"),
+        ({"base": {"dataset": "cifar"}}, "base.dataset: must be one of 'digits', 'mnist', 'fashion_mnist', 'npz', got 'cifar'"),
+        ({"base": {"dataset": "npz"}}, "base.npz_path: must name a .npz file when base.dataset is 'npz'"),
+        ({"base": {"tracking": {"experiment": ""}}}, "base.tracking.experiment: must be a non-empty experiment name, got ''"),
+        ({"base": {"measure": {"runs": 0}}}, "base.measure.runs: must be an integer ≥ 1, got 0"),
+        ({"prepare": {"val_fraction": 1.5}}, "prepare.val_fraction: must be a number > 0 and < 1, got 1.5"),
+        ({"prepare": {"val_fraction": 0.5, "test_fraction": 0.4}}, "prepare.test_fraction: prepare.val_fraction + prepare.test_fraction must be ≤ 0.8"),
+        ({"train": "fast"}, "train: must be a mapping of keys, got 'fast'"),
+    ],
+)
+def test_bad_value_message(raw, expected):
+    with pytest.raises(LeanmlError) as err:
+        params.parse(raw)
+    assert expected in str(err.value)
+    assert str(err.value).startswith("params.yaml: ")
+
+
+def test_every_bad_key_is_reported_at_once():
+    with pytest.raises(LeanmlError) as err:
+        params.parse({"train": {"epochs": 0, "batch_size": -1}})
+    lines = str(err.value).splitlines()
+    assert len(lines) == 2
+    assert any("train.epochs" in line for line in lines)
+    assert any("train.batch_size" in line for line in lines)
+
+
+def test_not_yaml_and_not_mapping(tmp_path):
+    bad = tmp_path / "params.yaml"
+    bad.write_text("train: [epochs: 3\n")
+    with pytest.raises(LeanmlError, match="not valid YAML"):
+        params.load(bad)
+    bad.write_text("- 1\n- 2\n")
+    with pytest.raises(LeanmlError, match="must be a mapping of sections"):
+        params.load(bad)
+    with pytest.raises(LeanmlError, match="file not found"):
+        params.load(tmp_path / "missing.yaml")
+
+
+def test_flatten_uses_dotted_keys():
+    flat = params.flatten(params.parse(yaml.safe_load("train: {epochs: 3}")))
+    assert flat["train.epochs"] == 3
+    assert flat["train.model.mlp.hidden_units"] == [128]
+    assert flat["base.tracking.experiment"] == "leanml"

@@ -1,0 +1,121 @@
+"""Tracking against a real temporary sqlite MLflow store: parent/child runs and their contents."""
+
+import json
+import os
+
+import pytest
+
+from leanml import tracking
+from leanml.errors import LeanmlError
+from leanml.params import Params, Tracking
+
+
+def _by_name(runs):
+    return {r["name"]: r for r in runs}
+
+
+def test_stages_share_one_parent_per_pipeline(tracking_cfg, tmp_path):
+    cfg = Params()
+    artifact = tmp_path / "metrics.json"
+    artifact.write_text(json.dumps({"a": 1}))
+    with tracking.stage_run("prepare", tracking_cfg, {"base": cfg.base}, {"seed": 42}) as run:
+        run.log_metrics({"n_train": 10, "status": "ok"})
+        run.log_artifact(artifact)
+    with tracking.stage_run("train", tracking_cfg, {"train": cfg.train}) as run:
+        for step in (1, 2, 3):
+            run.log_metrics({"val_accuracy": 0.5 + step / 10}, step=step)
+    runs = tracking.runs(tracking_cfg)
+    assert len(runs) == 3
+    parents = [r for r in runs if r["parent"] is None]
+    assert len(parents) == 1
+    parent = parents[0]
+    assert parent["status"] == "FINISHED"
+    assert parent["tags"][tracking.PIPELINE_TAG] == os.environ["LEANML_PIPELINE"]
+    children = _by_name(r for r in runs if r["parent"] == parent["run_id"])
+    assert set(children) == {"prepare", "train"}
+    prepare, train = children["prepare"], children["train"]
+    assert prepare["params"]["base.seed"] == "42"
+    assert prepare["params"]["base.tracking.experiment"] == "leanml"
+    assert prepare["tags"]["seed"] == "42" and prepare["tags"]["stage"] == "prepare"
+    assert "git.commit" in prepare["tags"]
+    assert prepare["metrics"] == {"n_train": 10.0}
+    assert prepare["artifacts"] == ["metrics.json"]
+    assert train["params"]["train.epochs"] == "30"
+    history = tracking.metric_history(train["run_id"], "val_accuracy")
+    assert [step for step, _ in history] == [1, 2, 3]
+    assert (tmp_path / "mlflow.db").is_file()
+
+
+def test_a_new_pipeline_gets_a_new_parent(tracking_cfg, monkeypatch):
+    with tracking.stage_run("train", tracking_cfg):
+        pass
+    monkeypatch.setenv("LEANML_PIPELINE", "another")
+    with tracking.stage_run("train", tracking_cfg):
+        pass
+    runs = tracking.runs(tracking_cfg)
+    assert len([r for r in runs if r["parent"] is None]) == 2
+
+
+def test_dvc_exp_name_keys_the_parent(tracking_cfg, monkeypatch):
+    monkeypatch.delenv("LEANML_PIPELINE")
+    monkeypatch.setenv("DVC_EXP_NAME", "lucky-kite")
+    with tracking.stage_run("prepare", tracking_cfg):
+        pass
+    with tracking.stage_run("train", tracking_cfg):
+        pass
+    runs = tracking.runs(tracking_cfg)
+    parent = next(r for r in runs if r["parent"] is None)
+    assert parent["name"] == "lucky-kite"
+    assert sum(r["parent"] == parent["run_id"] for r in runs) == 2
+
+
+def test_failure_and_interrupt_close_the_runs(tracking_cfg):
+    with pytest.raises(ValueError), tracking.stage_run("train", tracking_cfg):
+        raise ValueError("boom")
+    with pytest.raises(KeyboardInterrupt), tracking.stage_run("search", tracking_cfg):
+        raise KeyboardInterrupt
+    statuses = {r["name"]: r["status"] for r in tracking.runs(tracking_cfg) if r["parent"]}
+    assert statuses == {"train": "FAILED", "search": "KILLED"}
+
+
+def test_keras_model_is_logged(tracking_cfg, tiny_splits):
+    from leanml import models
+    from leanml.params import ModelSpec
+
+    model = models.build(ModelSpec(), tiny_splits.input_shape, 10)
+    with tracking.stage_run("train", tracking_cfg) as run:
+        run.log_keras_model(model, tiny_splits.val.x[:2])
+    import mlflow
+
+    train = next(r for r in tracking.runs(tracking_cfg) if r["name"] == "train")
+    logged = mlflow.search_logged_models(
+        experiment_ids=[mlflow.get_experiment_by_name("test").experiment_id], output_format="list"
+    )
+    assert [m.source_run_id for m in logged] == [train["run_id"]]
+    loaded = mlflow.keras.load_model(logged[0].model_uri)
+    assert loaded.predict(tiny_splits.val.x[:2], verbose=0).shape == (2, 10)
+
+
+def test_unwritable_store_fails_before_work(tmp_path):
+    cfg = Tracking(uri=f"sqlite:///{tmp_path}/no/such/dir/mlflow.db")
+    with pytest.raises(LeanmlError, match="cannot write the MLflow store"):
+        tracking.connect(cfg)
+
+
+def test_unreachable_server_fails_clearly():
+    cfg = Tracking(uri="http://127.0.0.1:9")  # discard port: nothing listens
+    with pytest.raises(LeanmlError, match="unreachable"):
+        tracking.connect(cfg)
+
+
+def test_uri_precedence(monkeypatch, tmp_path):
+    monkeypatch.setenv("LEANML_ROOT", str(tmp_path))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5555")
+    assert tracking.resolve_uri(Tracking(uri="sqlite:///x.db")) == "sqlite:///x.db"
+    assert tracking.resolve_uri(Tracking()) == "http://127.0.0.1:5555"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    assert tracking.resolve_uri(Tracking()) == f"sqlite:///{tmp_path}/mlflow.db"
+    queued = tmp_path / ".dvc" / "tmp" / "exps" / "tmpabc"
+    monkeypatch.setenv("LEANML_ROOT", str(queued))
+    assert tracking.resolve_uri(Tracking()) == f"sqlite:///{tmp_path}/mlflow.db"
+    assert "--host 127.0.0.1" in tracking.ui_command(Tracking())
