@@ -94,7 +94,9 @@ def load_npz(npz_path: str | Path | None = None, **_: object) -> tuple[np.ndarra
             ) from None
         raise LeanmlError(f"{path}: not a readable .npz file ({exc})") from None
     except Exception as exc:  # zipfile.BadZipFile, OSError, EOFError on truncated files
-        raise LeanmlError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
+        raise LeanmlError(
+            f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})"
+        ) from None
     return _check_arrays(x, y, str(path))
 
 

@@ -76,7 +76,11 @@ def flops(model: keras.Model) -> int:
 
 
 def latency(
-    model: keras.Model, sample: np.ndarray, *, warmup: int = 10, runs: int = 100,
+    model: keras.Model,
+    sample: np.ndarray,
+    *,
+    warmup: int = 10,
+    runs: int = 100,
     batch_size: int = 256,
 ) -> dict[str, float]:
     """Batch-1 latency p50/p95 (ms) after warm-up, and batch throughput (samples/s)."""

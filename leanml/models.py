@@ -46,7 +46,10 @@ def build_cnn(spec: CNN, input_shape: tuple[int, ...], n_classes: int) -> keras.
     for i, filters in enumerate(spec.filters):
         layers.append(
             keras.layers.Conv2D(
-                filters, spec.kernel_size, padding="same", activation=spec.activation,
+                filters,
+                spec.kernel_size,
+                padding="same",
+                activation=spec.activation,
                 name=f"conv_{i}",
             )
         )
@@ -76,7 +79,9 @@ def load(path, stage: str = "train") -> keras.Model:
 
     path = Path(path)
     if not path.is_file():
-        raise LeanmlError(f"{path}: missing; it is written by the {stage} stage (`dvc repro {stage}`)")
+        raise LeanmlError(
+            f"{path}: missing; it is written by the {stage} stage (`dvc repro {stage}`)"
+        )
     try:
         return keras.models.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:

@@ -99,7 +99,9 @@ class Base(Section):
     @model_validator(mode="after")
     def _npz_needs_path(self) -> Base:
         if self.dataset == "npz" and not self.npz_path:
-            raise KeyError_("npz_path", "must name a .npz file when base.dataset is 'npz', got None")
+            raise KeyError_(
+                "npz_path", "must name a .npz file when base.dataset is 'npz', got None"
+            )
         return self
 
 

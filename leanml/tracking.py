@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -170,9 +169,7 @@ class StageRun:
     def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
         import mlflow
 
-        numeric = {
-            k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and v == v
-        }
+        numeric = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and v == v}
         mlflow.log_metrics(numeric, step=step)
 
     def set_tags(self, tags: dict[str, Any]) -> None:

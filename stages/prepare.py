@@ -1,4 +1,4 @@
-"""prepare: load the dataset named in params, split it (seeded, stratified), write data/prepared/."""
+"""prepare: load the dataset named in params, split it (seeded, stratified) into data/prepared/."""
 
 from leanml import data, params, paths, stage, tracking
 from leanml.io import write_json

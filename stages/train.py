@@ -34,8 +34,12 @@ def main() -> None:
         plot_history(result.history, out.figure, f"baseline {cfg.train.model.kind}")
 
         run.set_tags({"status": result.metrics["status"]})
-        run.log_metrics({f"final_{k}" if k in ("val_accuracy", "val_loss") else k: v
-                         for k, v in metrics.items()})
+        run.log_metrics(
+            {
+                f"final_{k}" if k in ("val_accuracy", "val_loss") else k: v
+                for k, v in metrics.items()
+            }
+        )
         for path in (out.metrics, out.history, out.figure, all_paths.prepare.card):
             run.log_artifact(path)
         run.log_keras_model(result.model, splits.val.x[:5])

@@ -29,21 +29,54 @@ def test_empty_mapping_gives_defaults():
         ({"train": {"epochs": 2.5}}, "train.epochs: must be an integer ≥ 1, got 2.5"),
         ({"train": {"epochs": "3"}}, "train.epochs: must be an integer ≥ 1, got '3'"),
         ({"train": {"epochs": True}}, "train.epochs: must be an integer ≥ 1, got True"),
-        ({"train": {"learning_rate": 0}}, "train.learning_rate: must be a number > 0 and ≤ 10, got 0"),
-        ({"train": {"optimizer": "adamm"}}, "train.optimizer: must be one of 'adam', 'sgd', 'rmsprop', 'adamw', got 'adamm'"),
-        ({"train": {"model": {"kind": "rnn"}}}, "train.model.kind: must be one of 'mlp', 'cnn', got 'rnn'"),
-        ({"train": {"model": {"mlp": {"hidden_units": [64, 0]}}}}, "train.model.mlp.hidden_units[1]: must be a list of at least 1 integer(s) ≥ 1, got 0"),
-        ({"train": {"model": {"mlp": {"hidden_units": []}}}}, "train.model.mlp.hidden_units: must be a list of at least 1 integer(s) ≥ 1, got []"),
-        ({"train": {"model": {"mlp": {"dropout": 1.0}}}}, "train.model.mlp.dropout: must be a number ≥ 0 and < 1, got 1.0"),
+        (
+            {"train": {"learning_rate": 0}},
+            "train.learning_rate: must be a number > 0 and ≤ 10, got 0",
+        ),
+        (
+            {"train": {"optimizer": "adamm"}},
+            "train.optimizer: must be one of 'adam', 'sgd', 'rmsprop', 'adamw', got 'adamm'",
+        ),
+        (
+            {"train": {"model": {"kind": "rnn"}}},
+            "train.model.kind: must be one of 'mlp', 'cnn', got 'rnn'",
+        ),
+        (
+            {"train": {"model": {"mlp": {"hidden_units": [64, 0]}}}},
+            "train.model.mlp.hidden_units[1]: must be a list of at least 1 integer(s) ≥ 1, got 0",
+        ),
+        (
+            {"train": {"model": {"mlp": {"hidden_units": []}}}},
+            "train.model.mlp.hidden_units: must be a list of at least 1 integer(s) ≥ 1, got []",
+        ),
+        (
+            {"train": {"model": {"mlp": {"dropout": 1.0}}}},
+            "train.model.mlp.dropout: must be a number ≥ 0 and < 1, got 1.0",
+        ),
         ({"train": {"epoch": 3}}, "train.epoch: unknown key in train; allowed keys are"),
         ({"trian": {}}, "trian: unknown key; allowed keys are base, prepare, train"),
         ({"base": {"seed": -1}}, "base.seed: must be an integer ≥ 0, got -1"),
-        ({"base": {"dataset": "cifar"}}, "base.dataset: must be one of 'digits', 'mnist', 'fashion_mnist', 'npz', got 'cifar'"),
-        ({"base": {"dataset": "npz"}}, "base.npz_path: must name a .npz file when base.dataset is 'npz'"),
-        ({"base": {"tracking": {"experiment": ""}}}, "base.tracking.experiment: must be a non-empty experiment name, got ''"),
+        (
+            {"base": {"dataset": "cifar"}},
+            "base.dataset: must be one of 'digits', 'mnist', 'fashion_mnist', 'npz', got 'cifar'",
+        ),
+        (
+            {"base": {"dataset": "npz"}},
+            "base.npz_path: must name a .npz file when base.dataset is 'npz'",
+        ),
+        (
+            {"base": {"tracking": {"experiment": ""}}},
+            "base.tracking.experiment: must be a non-empty experiment name, got ''",
+        ),
         ({"base": {"measure": {"runs": 0}}}, "base.measure.runs: must be an integer ≥ 1, got 0"),
-        ({"prepare": {"val_fraction": 1.5}}, "prepare.val_fraction: must be a number > 0 and < 1, got 1.5"),
-        ({"prepare": {"val_fraction": 0.5, "test_fraction": 0.4}}, "prepare.test_fraction: prepare.val_fraction + prepare.test_fraction must be ≤ 0.8"),
+        (
+            {"prepare": {"val_fraction": 1.5}},
+            "prepare.val_fraction: must be a number > 0 and < 1, got 1.5",
+        ),
+        (
+            {"prepare": {"val_fraction": 0.5, "test_fraction": 0.4}},
+            "prepare.test_fraction: prepare.val_fraction + prepare.test_fraction must be ≤ 0.8",
+        ),
         ({"train": "fast"}, "train: must be a mapping of keys, got 'fast'"),
     ],
 )

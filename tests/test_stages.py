@@ -23,8 +23,12 @@ def project(tmp_path):
 
 def _run(project, stage):
     return subprocess.run(
-        [sys.executable, f"stages/{stage}.py"], cwd=project, capture_output=True, text=True,
-        env=project_env({"LEANML_ROOT": str(project)}), timeout=300,
+        [sys.executable, f"stages/{stage}.py"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=project_env({"LEANML_ROOT": str(project)}),
+        timeout=300,
     )
 
 

@@ -11,7 +11,11 @@ SPEC = ModelSpec(mlp=MLP(hidden_units=[32]))
 def test_learns_and_reports(tiny_splits):
     hooked = []
     result = train_and_score(
-        SPEC, tiny_splits, Fit(epochs=3, learning_rate=0.01), seed=1, progress=False,
+        SPEC,
+        tiny_splits,
+        Fit(epochs=3, learning_rate=0.01),
+        seed=1,
+        progress=False,
         on_epoch=lambda metrics, step: hooked.append((step, metrics)),
     )
     assert result.ok
