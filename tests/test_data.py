@@ -113,3 +113,28 @@ def test_save_and_load_prepared_round_trip(tmp_path, tiny_splits):
 def test_missing_prepared_names_the_stage(tmp_path):
     with pytest.raises(LeanmlError, match="written by the prepare stage"):
         data.load_prepared(paths.load(tmp_path).prepare)
+
+
+def test_keras_dataset_offline_suggests_alternatives(tmp_path):
+    """With an empty Keras cache and no network, mnist fails with a helpful message."""
+    import subprocess
+    import sys
+
+    from tests.conftest import project_env
+
+    code = (
+        "from leanml import data\n"
+        "from leanml.errors import LeanmlError\n"
+        "try:\n    data.load('fashion_mnist')\nexcept LeanmlError as e:\n    print('ERR', e)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=project_env({"KERAS_HOME": str(tmp_path)}),
+    )
+    if "ERR" not in done.stdout:
+        pytest.skip("this machine can download Fashion-MNIST; the offline path is not exercised")
+    assert "could not load 'fashion_mnist' through Keras" in done.stdout
+    assert "digits" in done.stdout and "npz" in done.stdout
