@@ -196,6 +196,32 @@ class StageRun:
 
         mlflow.MlflowClient().log_artifact(self.parent_id, str(path), artifact_path=folder)
 
+    @contextmanager
+    def child(self, name: str, params: Any = None, tags: dict | None = None) -> Iterator[StageRun]:
+        """A nested run under this one (a compressed variant, a search trial, a NAS child).
+
+        Ends FINISHED, FAILED on an exception, or KILLED on an interrupt.
+        """
+        import mlflow
+
+        run = mlflow.start_run(
+            run_name=name, nested=True, tags={k: str(v) for k, v in (tags or {}).items()}
+        )
+        status = "FINISHED"
+        try:
+            nested = StageRun(run.info.run_id, self.parent_id)
+            if params is not None:
+                nested.log_params(params)
+            yield nested
+        except KeyboardInterrupt:
+            status = "KILLED"
+            raise
+        except BaseException:
+            status = "FAILED"
+            raise
+        finally:
+            mlflow.end_run(status)
+
 
 @contextmanager
 def stage_run(stage: str, cfg: Tracking, params: Any = None, tags: dict | None = None):

@@ -119,3 +119,21 @@ def test_uri_precedence(monkeypatch, tmp_path):
     monkeypatch.setenv("LEANML_ROOT", str(queued))
     assert tracking.resolve_uri(Tracking()) == f"sqlite:///{tmp_path}/mlflow.db"
     assert "--host 127.0.0.1" in tracking.ui_command(Tracking())
+
+
+def test_nested_child_runs(tracking_cfg):
+    with tracking.stage_run("search", tracking_cfg) as run:
+        for i in range(2):
+            with run.child(f"trial-{i}", {"units": 32 * (i + 1)}, {"trial": i}) as trial:
+                trial.log_metrics({"val_accuracy": 0.5 + i / 10})
+        with pytest.raises(RuntimeError), run.child("trial-bad"):
+            raise RuntimeError("trial failed")
+        run.log_metrics({"best": 0.6})
+    runs = {r["name"]: r for r in tracking.runs(tracking_cfg)}
+    stage_id = runs["search"]["run_id"]
+    assert runs["trial-0"]["parent"] == stage_id and runs["trial-1"]["parent"] == stage_id
+    assert runs["trial-1"]["params"] == {"units": "64"}
+    assert runs["trial-1"]["tags"]["trial"] == "1"
+    assert runs["trial-bad"]["status"] == "FAILED"
+    assert runs["search"]["metrics"] == {"best": 0.6}
+    assert runs["search"]["status"] == "FINISHED"
