@@ -17,12 +17,25 @@ def project_root() -> Path:
 
 
 def _namespace(tree: dict, root: Path) -> SimpleNamespace:
-    return SimpleNamespace(
-        **{
-            key: _namespace(value, root) if isinstance(value, dict) else root / value
-            for key, value in tree.items()
-        }
-    )
+    out = {}
+    for key, value in tree.items():
+        if key.endswith("files"):  # bare file names inside a per-item folder, see `item`
+            out[key] = SimpleNamespace(**value)
+        elif isinstance(value, dict):
+            out[key] = _namespace(value, root)
+        else:
+            out[key] = root / value
+    return SimpleNamespace(**out)
+
+
+def item(group: SimpleNamespace, name: str) -> SimpleNamespace:
+    """Paths of one item of a foreach stage, e.g. `item(load().search, "ga").trials`.
+
+    `files` live in `<reports>/<name>/`, `model_files` in `<models>/<name>/`.
+    """
+    out = {k: group.reports / name / v for k, v in vars(group.files).items()}
+    out.update({k: group.models / name / v for k, v in vars(group.model_files).items()})
+    return SimpleNamespace(**out)
 
 
 def load(root: Path | None = None) -> SimpleNamespace:

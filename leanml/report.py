@@ -30,3 +30,26 @@ def plot_history(history: list[dict[str, float]], target: str | Path, title: str
     with atomic_path(target, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
+
+
+def plot_convergence(
+    curves: dict[str, list[dict]], target: str | Path, title: str, y: str = "best_score"
+) -> None:
+    """Best-so-far vs evaluations, one line per algorithm, on one chart."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, rows in sorted(curves.items()):
+        xs = [int(r["evaluation"]) for r in rows]
+        ys = [float(r[y]) for r in rows]
+        ax.step(xs, ys, where="post", label=name, marker="o", markersize=3)
+    ax.set(xlabel="evaluations (models trained)", ylabel=y.replace("_", " "), title=title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(target, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)

@@ -257,6 +257,15 @@ def stage_run(stage: str, cfg: Tracking, params: Any = None, tags: dict | None =
             print(f"tracking: {stage} run ended {status}", file=sys.stderr)
 
 
+def tag_run(run_id: str, tags: dict[str, Any]) -> None:
+    """Tag a run that is not the active one (e.g. mark the best trial after the search)."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    for k, v in tags.items():
+        client.set_tag(run_id, k, str(v))
+
+
 def runs(cfg: Tracking) -> list[dict]:
     """Every run of the experiment as plain dicts (for tests and reports)."""
     import mlflow

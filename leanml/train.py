@@ -39,7 +39,14 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
 
 def evaluate(model: keras.Model, split: Split, batch_size: int = 1024) -> dict[str, float]:
     """Accuracy and cross-entropy of `model` on one split (no compile needed)."""
-    probs = model.predict(split.x, batch_size=batch_size, verbose=0)
+    # Direct calls, not model.predict: predict builds a new tf.function per model, which in a
+    # search of many models floods the log with retracing warnings.
+    probs = np.concatenate(
+        [
+            keras.ops.convert_to_numpy(model(split.x[i : i + batch_size], training=False))
+            for i in range(0, len(split.x), batch_size)
+        ]
+    )
     picked = probs[np.arange(len(split.y)), split.y]
     return {
         "accuracy": float(np.mean(np.argmax(probs, axis=1) == split.y)),

@@ -78,6 +78,54 @@ def test_empty_mapping_gives_defaults():
             "prepare.test_fraction: prepare.val_fraction + prepare.test_fraction must be ≤ 0.8",
         ),
         ({"train": "fast"}, "train: must be a mapping of keys, got 'fast'"),
+        (
+            {"compress": {"prune": {"sparsities": [0.5, 1.0]}}},
+            "compress.prune.sparsities[1]: must be a list of numbers ≥ 0 and < 1, got 1.0",
+        ),
+        (
+            {"compress": {"combined": {"sparsities": [-0.1]}}},
+            "compress.combined.sparsities[0]: must be a list of numbers ≥ 0 and < 1, got -0.1",
+        ),
+        (
+            {"compress": {"quantize": {"ptq": {"bits": [1, 4]}}}},
+            "compress.quantize.ptq.bits[0]: must be a list of integers from 2 to 16, got 1",
+        ),
+        (
+            {"compress": {"quantize": {"qat": {"bits": [17]}}}},
+            "compress.quantize.qat.bits[0]: must be a list of integers from 2 to 16, got 17",
+        ),
+        (
+            {"compress": {"lowrank": {"criterion": "rank", "values": [8, 0]}}},
+            "compress.lowrank.values[1]: must be an integer rank ≥ 1 when compress.lowrank.criterion is 'rank', got 0",
+        ),
+        (
+            {"compress": {"lowrank": {"values": [1.5]}}},
+            "compress.lowrank.values[0]: must be a number > 0 and ≤ 1 when compress.lowrank.criterion is 'rank_ratio', got 1.5",
+        ),
+        (
+            {"compress": {"lowrank": {"criterion": "tucker"}}},
+            "compress.lowrank.criterion: must be one of 'rank_ratio', 'energy', 'rank', got 'tucker'",
+        ),
+        (
+            {"compress": {"prune": {"criteria": ["magnitude", "random"]}}},
+            "compress.prune.criteria[1]: must be a list of at least 1 of 'magnitude', 'gradient', 'taylor', got 'random'",
+        ),
+        (
+            {"compress": {"quantize": {"tflite": {"modes": ["int4"]}}}},
+            "compress.quantize.tflite.modes[0]: must be a list of any of 'dynamic_int8', 'float16', 'full_int8', got 'int4'",
+        ),
+        (
+            {"compress": {"prune": {"structured": {"fractions": [1.0]}}}},
+            "compress.prune.structured.fractions[0]: must be a list of numbers > 0 and < 1, got 1.0",
+        ),
+        (
+            {"compress": {"distill": {}}},
+            "compress.distill: unknown key in compress; allowed keys are fine_tune, prune, quantize, lowrank, combined",
+        ),
+        (
+            {"compress": {"prune": {"epochs": -1}}},
+            "compress.prune.epochs: must be an integer ≥ 0, got -1",
+        ),
     ],
 )
 def test_bad_value_message(raw, expected):

@@ -1,0 +1,62 @@
+"""The one objective every search algorithm shares: apply a config, train, score, measure."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from leanml import measure
+from leanml.data import Splits
+from leanml.params import Fit, ModelSpec
+from leanml.search.space import Config
+from leanml.train import train_and_score
+
+
+def apply(config: Config, base_model: ModelSpec, base_fit: Fit) -> tuple[ModelSpec, Fit]:
+    """The model spec and fit settings a configuration stands for.
+
+    `hidden_units` and `n_layers` set the dense layers (the MLP's hidden layers, or the CNN's
+    dense head): `n_layers` copies of `hidden_units`. Other names replace the field of the same
+    name in the fit settings or in the model's layer settings.
+    """
+    kind = base_model.kind
+    layer = getattr(base_model, kind)
+    dense_field = "hidden_units" if kind == "mlp" else "dense_units"
+    current = list(getattr(layer, dense_field)) or [64]
+    width = int(config.get("hidden_units", current[0]))
+    depth = int(config.get("n_layers", len(current)))
+    layer_update: dict[str, Any] = {dense_field: [width] * depth}
+    fit_update: dict[str, Any] = {}
+    for name in ("dropout", "activation"):
+        if name in config:
+            layer_update[name] = config[name]
+    for name in ("learning_rate", "batch_size", "optimizer", "epochs"):
+        if name in config:
+            fit_update[name] = config[name]
+    # model_validate (not model_copy) so the applied values are checked like params.yaml's
+    new_layer = type(layer).model_validate({**layer.model_dump(), **layer_update})
+    spec = ModelSpec.model_validate({**base_model.model_dump(), kind: new_layer.model_dump()})
+    fit = Fit.model_validate({**base_fit.model_dump(), **fit_update})
+    return spec, fit
+
+
+def keras_objective(data: Splits, base_model: ModelSpec, base_fit: Fit):
+    """An `Objective` for the runner: trains on train, scores on val, never reads test."""
+    workdir = Path(tempfile.mkdtemp(prefix="leanml-search-"))
+
+    def objective(config: Config, seed: int) -> dict[str, Any]:
+        spec, fit = apply(config, base_model, base_fit)
+        result = train_and_score(spec, data, fit, seed=seed, progress=False)
+        path = measure.save_model(result.model, workdir / "trial.keras")
+        return {
+            "val_accuracy": result.metrics["val_accuracy"],
+            "val_loss": result.metrics["val_loss"],
+            "params": measure.count_params(result.model)["params"],
+            "file_bytes": measure.file_bytes(path)["file_bytes"],
+            "epochs_run": result.metrics["epochs_run"],
+            "fit_seconds": result.metrics["fit_seconds"],
+            "status": result.metrics["status"],
+        }
+
+    return objective
