@@ -23,6 +23,20 @@ COPY = [
 ]
 
 
+# One or two variants per compress method, one fine-tune epoch: the stages stay cheap here.
+COMPRESS_TINY = {
+    "prune": {"sparsities": [0.5], "epochs": 1, "structured": {"fractions": [0.5], "epochs": 1}},
+    "quantize": {
+        "tflite": {"modes": ["dynamic_int8"], "calibration_samples": 20},
+        "ptq": {"bits": [4], "granularities": ["per_channel"], "schemes": ["symmetric"]},
+        "qat": {"bits": [4], "epochs": 1},
+    },
+    "lowrank": {"values": [0.5], "epochs": 1},
+    "combined": {"sparsities": [0.8], "bits": [4], "epochs": 1},
+}
+COMPRESS = ["prune", "quantize", "lowrank", "combined"]
+
+
 def _sh(cwd, *cmd, timeout=600):
     done = subprocess.run(
         list(cmd),
@@ -50,6 +64,7 @@ def project(tmp_path_factory):
     cfg["train"]["epochs"] = 2
     cfg["train"]["model"]["mlp"]["hidden_units"] = [32]
     cfg["base"]["measure"] = {"warmup": 2, "runs": 10, "batch_size": 64}
+    cfg["compress"].update(COMPRESS_TINY)
     (root / "params.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     _sh(root, "git", "init", "-q")
     _sh(
@@ -97,7 +112,7 @@ def test_repro_then_exp_run(project):
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert len(parents) == 1
     children = {r.info.run_name: r for r in runs if r not in parents}
-    assert set(children) == {"prepare", "train"}
+    assert {"prepare", "train"} | {f"compress@{m}" for m in COMPRESS} <= set(children)
     train = children["train"]
     assert train.data.params["train.epochs"] == "2"
     assert train.data.tags["seed"] == "42"
@@ -123,5 +138,46 @@ def test_repro_then_exp_run(project):
         for r in runs
         if r.data.tags.get("mlflow.parentRunId") == exp_parent.info.run_id
     ]
-    assert under == ["train"]
+    assert "train" in under and "prepare" not in under
     assert all(r.info.status == "FINISHED" for r in runs)
+
+
+def test_compress_stages(project):
+    """After test_repro_then_exp_run: every compress@<method> wrote its table, metrics, figure,
+    models and one MLflow child run per variant; editing one method's params dirties only it."""
+    import csv
+
+    _sh(project, "dvc", "repro", *(f"compress@{m}" for m in COMPRESS))
+    client, runs = _runs(project)
+    for method in COMPRESS:
+        reports = project / "reports/compress" / method
+        rows = list(csv.DictReader((reports / "results.csv").open()))
+        assert rows and all(r["method"] == method for r in rows)
+        metrics = json.loads((reports / "metrics.json").read_text())
+        baseline_bytes = (project / "models/train/model.keras").stat().st_size
+        assert metrics["baseline.file_bytes"] == baseline_bytes
+        for row in rows:
+            assert float(metrics[f"{row['variant']}.test_accuracy"]) == float(row["test_accuracy"])
+            files = list((project / "models/compress" / method).glob(f"{row['variant']}.*"))
+            assert files and all(f.stat().st_size > 0 for f in files)
+        assert (reports / "accuracy.png").read_bytes()[:4] == b"\x89PNG"
+        stage = next(r for r in runs if r.info.run_name == f"compress@{method}")
+        variants = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == stage.info.run_id]
+        assert sorted(r.info.run_name for r in variants) == sorted(r["variant"] for r in rows)
+        for run in variants:
+            assert "test_accuracy" in run.data.metrics and run.data.tags["method"] == method
+            assert client.list_artifacts(run.info.run_id, "model")
+    quantize_rows = list(csv.DictReader((project / "reports/compress/quantize/results.csv").open()))
+    assert {r["kind"] for r in quantize_rows} == {"tflite", "ptq", "qat"}
+
+    params_file = project / "params.yaml"
+    original = params_file.read_text()
+    cfg = yaml.safe_load(original)
+    cfg["compress"]["lowrank"]["epochs"] = 2
+    params_file.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    try:
+        status = json.loads(_sh(project, "dvc", "status", "--json").strip().splitlines()[-1])
+    finally:
+        params_file.write_text(original)
+    dirty = {name for name in status if name.startswith("compress")}
+    assert dirty == {"compress@lowrank"}

@@ -1,0 +1,150 @@
+"""What every compression method shares: the Method interface, a Variant, rebuild, fine-tune."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import keras
+import numpy as np
+
+from leanml.data import Splits
+from leanml.errors import LeanmlError
+from leanml.params import FineTune
+
+Predict = Callable[[np.ndarray], np.ndarray]
+WEIGHTED = (keras.layers.Dense, keras.layers.Conv2D)
+
+
+@dataclass
+class Variant:
+    """One compressed model: how it was made, how to run it, and the real files it lives in.
+
+    `model_file` is the runnable model (`.keras` or `.tflite`); `artifact` is the most compact
+    real encoding of it (a packed file, or the model file itself). Both are measured on disk.
+    """
+
+    name: str
+    setting: dict[str, Any]
+    model_file: Path
+    artifact: Path
+    predict: Predict
+    keras_model: keras.Model | None = None
+    latency: Callable[[np.ndarray], dict[str, float]] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Method(ABC):
+    """A compression method: a sweep of settings, and how to apply one to the baseline."""
+
+    name: ClassVar[str]
+    # Columns of the results table that describe a setting, in order (the knob first).
+    columns: ClassVar[tuple[str, ...]]
+
+    def __init__(self, cfg: Any, fine_tune: FineTune, seed: int):
+        self.cfg, self.fine_tune, self.seed = cfg, fine_tune, seed
+
+    @abstractmethod
+    def settings(self) -> list[dict[str, Any]]:
+        """Every variant of the sweep, each a dict with at least a `name`."""
+
+    @abstractmethod
+    def apply(
+        self, baseline: keras.Model, data: Splits, setting: dict[str, Any], out_dir: Path
+    ) -> Variant:
+        """Compress a copy of `baseline` as `setting` says; write its files under `out_dir`."""
+
+
+def sequential_layers(model: keras.Model, method: str) -> list[keras.layers.Layer]:
+    """The layers of a Sequential model; any other topology is refused with a clear message."""
+    if not isinstance(model, keras.Sequential):
+        raise LeanmlError(
+            f"compress.{method}: the baseline {model.name!r} is a {type(model).__name__}; "
+            f"{method} handles keras.Sequential models (what the train stage builds)"
+        )
+    return list(model.layers)
+
+
+def copy_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
+    return layer.__class__.from_config(layer.get_config())
+
+
+def rebuild(
+    model: keras.Model, layers: Sequence[tuple[keras.layers.Layer, list[np.ndarray] | None]]
+) -> keras.Sequential:
+    """A new Sequential with the baseline's input and `layers`, each given its weights."""
+    # A fixed input name: Keras numbers unnamed inputs per process, which would make the saved
+    # config (and so the file bytes) depend on how many models were built before.
+    inputs = keras.Input(shape=model.input_shape[1:], name=f"{model.name}_input")
+    new = keras.Sequential([inputs, *(layer for layer, _ in layers)], name=model.name)
+    for layer, weights in layers:
+        if weights is not None:
+            layer.set_weights(weights)
+    return new
+
+
+def clone(model: keras.Model) -> keras.Model:
+    """An independent copy with the same weights (never mutate the baseline)."""
+    copy = model.__class__.from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def keras_predict(model: keras.Model) -> Predict:
+    return lambda x: model.predict(x, batch_size=1024, verbose=0)
+
+
+def fine_tune(
+    model: keras.Model,
+    data: Splits,
+    cfg: FineTune,
+    epochs: int,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> None:
+    """Fit for a fixed number of epochs (no early stopping: it would restore unpruned weights)."""
+    from leanml.train import make_optimizer
+
+    if epochs <= 0:
+        return
+    model.compile(
+        optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    model.fit(
+        data.train.x,
+        data.train.y,
+        epochs=epochs,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        verbose=0,
+        callbacks=[*callbacks, keras.callbacks.TerminateOnNaN()],
+    )
+
+
+def gradients(
+    model: keras.Model, data: Splits, variables: Sequence, batch_size: int = 256
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per batch of the train split, the loss gradient for each of `variables` (and its value).
+
+    Returned as a list over variables of (Σ_batches |g|, Σ_batches |w·g|).
+    """
+    import tensorflow as tf
+
+    sums = [np.zeros(v.shape, np.float64) for v in variables]
+    taylor = [np.zeros(v.shape, np.float64) for v in variables]
+    x, y = data.train.x, data.train.y
+    for start in range(0, len(x), batch_size):
+        xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+        with tf.GradientTape() as tape:
+            probs = model(xb, training=False)
+            loss = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(yb, probs))
+        grads = tape.gradient(loss, list(variables))
+        for i, (var, grad) in enumerate(zip(variables, grads, strict=True)):
+            g = np.asarray(grad, np.float64)
+            sums[i] += np.abs(g)
+            taylor[i] += np.abs(g * np.asarray(var, np.float64))
+    return list(zip(sums, taylor, strict=True))

@@ -1,0 +1,184 @@
+"""Run one method's sweep and measure every variant on the same footing as the baseline."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from leanml import measure
+from leanml.compress.base import Method, Variant
+from leanml.compress.encode import encode
+from leanml.data import Splits
+from leanml.io import atomic_path
+from leanml.params import Measure
+from leanml.train import seed_everything
+
+METRICS = (
+    "val_accuracy",
+    "test_accuracy",
+    "delta_pp",
+    "params",
+    "nonzero_params",
+    "flops",
+    "file_bytes",
+    "gzip_bytes",
+    "artifact_bytes",
+    "artifact_gzip_bytes",
+    "compression_ratio",
+    "gzip_compression_ratio",
+    "packed_ratio",
+    "latency_ms_p50",
+    "latency_ms_p95",
+    "throughput_per_s",
+    "seconds",
+)
+# What metrics.json carries per variant (the rest is in results.csv and MLflow).
+HEADLINE = (
+    "val_accuracy",
+    "test_accuracy",
+    "delta_pp",
+    "nonzero_params",
+    "flops",
+    "artifact_bytes",
+    "artifact_gzip_bytes",
+    "compression_ratio",
+    "gzip_compression_ratio",
+    "latency_ms_p50",
+)
+
+
+def accuracy(probs: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(np.argmax(probs, axis=1) == y))
+
+
+def reference(baseline: keras.Model, baseline_file: Path, data: Splits, work: Path) -> dict:
+    """The baseline's numbers that every variant is compared with."""
+    work.mkdir(parents=True, exist_ok=True)
+    packed = work / ".baseline.packed"
+    encode(baseline, packed)
+    sizes = measure.file_bytes(baseline_file)
+    out = {
+        "val_accuracy": accuracy(baseline.predict(data.val.x, verbose=0), data.val.y),
+        "test_accuracy": accuracy(baseline.predict(data.test.x, verbose=0), data.test.y),
+        **measure.count_params(baseline),
+        "flops": measure.flops(baseline),
+        **sizes,
+        "packed_bytes": measure.file_bytes(packed)["file_bytes"],
+    }
+    packed.unlink()
+    return out
+
+
+def measure_variant(variant: Variant, ref: dict, data: Splits, cfg: Measure) -> dict[str, Any]:
+    sample = data.val.x[:64]
+    model = variant.keras_model
+    if model is not None:
+        counts, flops = measure.count_params(model), measure.flops(model)
+        timing = measure.latency(
+            model, sample, warmup=cfg.warmup, runs=cfg.runs, batch_size=cfg.batch_size
+        )
+    else:  # a converted (TFLite) model keeps the baseline's weights and operations
+        counts = {"params": ref["params"], "nonzero_params": ref["nonzero_params"]}
+        flops = ref["flops"]
+        timing = variant.latency(
+            sample, warmup=cfg.warmup, runs=cfg.runs, batch_size=cfg.batch_size
+        )
+    files = measure.file_bytes(variant.model_file)
+    art = measure.file_bytes(variant.artifact)
+    test = accuracy(variant.predict(data.test.x), data.test.y)
+    return {
+        "val_accuracy": accuracy(variant.predict(data.val.x), data.val.y),
+        "test_accuracy": test,
+        "delta_pp": 100 * (test - ref["test_accuracy"]),
+        **counts,
+        "flops": flops,
+        **files,
+        "artifact_bytes": art["file_bytes"],
+        "artifact_gzip_bytes": art["gzip_bytes"],
+        "compression_ratio": ref["file_bytes"] / art["file_bytes"],
+        "gzip_compression_ratio": ref["gzip_bytes"] / art["gzip_bytes"],
+        "packed_ratio": ref["packed_bytes"] / art["file_bytes"],
+        **timing,
+    }
+
+
+def run(
+    method: Method,
+    baseline: keras.Model,
+    ref: dict,
+    data: Splits,
+    out_dir: Path,
+    cfg: Measure,
+) -> Iterator[tuple[Variant, dict[str, Any]]]:
+    """Yield (variant, results row) for every setting of `method`, each from a fresh seed so a
+    variant's numbers do not depend on which variants ran before it. `ref` is `reference(...)`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for setting in method.settings():
+        seed_everything(method.seed)
+        start = time.perf_counter()
+        variant = method.apply(baseline, data, setting, out_dir)
+        seconds = time.perf_counter() - start
+        row = {
+            "method": method.name,
+            "variant": variant.name,
+            **{c: variant.setting.get(c) for c in method.columns},
+            **measure_variant(variant, ref, data, cfg),
+            "seconds": seconds,
+        }
+        yield variant, row
+
+
+def columns(method: Method) -> list[str]:
+    return ["method", "variant", *method.columns, *METRICS]
+
+
+def flat_metrics(ref: dict, rows: list[dict]) -> dict[str, float]:
+    """Flat JSON for `dvc exp show`: the baseline's reference numbers, then each variant's."""
+    out = {f"baseline.{k}": v for k, v in ref.items()}
+    for row in rows:
+        out.update({f"{row['variant']}.{k}": row[k] for k in HEADLINE})
+    return out
+
+
+def plot(method: Method, rows: list[dict], ref: dict, target: Path) -> None:
+    """Accuracy vs the method's knob (one line per series) and accuracy vs artifact bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    knob = method.columns[0]
+    labels = [c for c in method.columns[1:] if c not in ("ranks", "sparsity_achieved")]
+    series: dict[str, list[dict]] = {}
+    for row in rows:
+        key = " ".join(str(row[c]) for c in labels if isinstance(row.get(c), str)) or method.name
+        series.setdefault(key, []).append(row)
+    fig, (ax_knob, ax_bytes) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, items in series.items():
+        items = sorted(items, key=lambda r: float(r[knob] or 0))
+        xs = [float(r[knob] or 0) for r in items]
+        ax_knob.plot(xs, [r["test_accuracy"] for r in items], "o-", label=key)
+        ax_bytes.plot(
+            [r["artifact_bytes"] for r in items],
+            [r["test_accuracy"] for r in items],
+            "o",
+            label=key,
+        )
+    for ax in (ax_knob, ax_bytes):
+        ax.axhline(ref["test_accuracy"], color="grey", ls="--", lw=1, label="baseline")
+        ax.set_ylabel("test accuracy")
+        ax.grid(alpha=0.3)
+    ax_bytes.plot([ref["file_bytes"]], [ref["test_accuracy"]], "k*", ms=10, label="baseline .keras")
+    ax_knob.set(xlabel=knob, title=f"{method.name}: accuracy vs {knob}")
+    ax_bytes.set(xlabel="bytes on disk (compact artifact)", xscale="log", title="accuracy vs bytes")
+    ax_knob.legend(fontsize=7)
+    ax_bytes.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(target, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)

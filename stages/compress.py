@@ -1,0 +1,57 @@
+"""compress@<method>: sweep one compression method over the baseline, measure every variant,
+write models/compress/<method>/ and reports/compress/<method>/, one MLflow child run per variant.
+"""
+
+import sys
+
+from leanml import compress, data, models, params, paths, stage, tracking
+from leanml.compress import run as sweep
+from leanml.errors import LeanmlError
+from leanml.io import write_csv, write_json
+
+
+def main() -> None:
+    if len(sys.argv) != 2:
+        raise LeanmlError(f"usage: python stages/compress.py <{'|'.join(compress.METHODS)}>")
+    name = sys.argv[1]
+    cfg = params.load()
+    method = compress.get(name, cfg)  # unknown names stop here, before any run is opened
+    all_paths = paths.load()
+    out, base = getattr(all_paths.compress, name), cfg.base
+    section = {
+        "base": base,
+        "compress.fine_tune": cfg.compress.fine_tune,
+        f"compress.{name}": getattr(cfg.compress, name),
+    }
+    with tracking.stage_run(
+        f"compress@{name}", base.tracking, section, {"seed": base.seed, "method": name}
+    ) as run:
+        splits = data.load_prepared(all_paths.prepare)
+        baseline = models.load(all_paths.train.model, "train")
+        ref = sweep.reference(baseline, all_paths.train.model, splits, out.models)
+        rows = []
+        for variant, row in sweep.run(method, baseline, ref, splits, out.models, base.measure):
+            rows.append(row)
+            with run.child(variant.name, params=variant.setting, tags={"method": name}) as child:
+                child.log_metrics({k: row[k] for k in sweep.METRICS})
+                child.log_artifact(variant.model_file, "model")
+                if variant.artifact != variant.model_file:
+                    child.log_artifact(variant.artifact, "model")
+            print(
+                f"compress@{name}: {variant.name}: test_accuracy {row['test_accuracy']:.4f} "
+                f"({row['delta_pp']:+.2f} pp), {row['artifact_bytes']} bytes "
+                f"({row['compression_ratio']:.1f}x), gzip {row['artifact_gzip_bytes']} bytes",
+                file=sys.stderr,
+            )
+        write_csv(out.results, rows, sweep.columns(method))
+        write_json(out.metrics, sweep.flat_metrics(ref, rows))
+        sweep.plot(method, rows, ref, out.figure)
+        for path in (out.results, out.metrics, out.figure):
+            run.log_artifact(path)
+        best = max(rows, key=lambda r: (r["test_accuracy"], r["compression_ratio"]))
+        run.log_metrics({"variants": len(rows), "best_test_accuracy": best["test_accuracy"]})
+        print(f"compress@{name}: {len(rows)} variants -> {out.results}")
+
+
+if __name__ == "__main__":
+    stage.run(main, f"compress@{sys.argv[1] if len(sys.argv) > 1 else '?'}")
