@@ -396,7 +396,7 @@ class Prune(Section):
     criteria: list[Literal[PRUNE_CRITERIA]] = ChoiceList(["magnitude"], PRUNE_CRITERIA)  # type: ignore[valid-type]
     scope: Literal[PRUNE_SCOPES] = Choice("per_layer", PRUNE_SCOPES)  # type: ignore[valid-type]
     sparsities: list[Sparsity] = NumberList([0.5, 0.8, 0.9], "numbers ≥ 0 and < 1")
-    epochs: int = Int(8, ge=0)
+    epochs: int = Int(12, ge=0)
     ramp: float = Float(0.6, gt=0, le=1)
     frequency: int = Int(10, ge=1)
     structured: Structured = Structured()
@@ -431,7 +431,7 @@ class Lowrank(Section):
     values: list[float | int] = NumberList(
         [0.1, 0.25, 0.5], "rank ratios or energies in (0, 1], or ranks ≥ 1 (per criterion)"
     )
-    epochs: int = Int(5, ge=0)
+    epochs: int = Int(10, ge=0)
 
     @model_validator(mode="after")
     def _values_fit_criterion(self) -> Lowrank:
@@ -460,8 +460,9 @@ class Combined(Section):
     sparsities: list[Sparsity] = NumberList([0.9], "numbers ≥ 0 and < 1")
     bits: list[Bits] = NumberList([4, 8], "integers from 2 to 16")
     criterion: Literal[PRUNE_CRITERIA] = Choice("magnitude", PRUNE_CRITERIA)  # type: ignore[valid-type]
+    scope: Literal[PRUNE_SCOPES] = Choice("per_layer", PRUNE_SCOPES)  # type: ignore[valid-type]
     granularity: Literal[GRANULARITIES] = Choice("per_channel", GRANULARITIES)  # type: ignore[valid-type]
-    epochs: int = Int(8, ge=0)
+    epochs: int = Int(12, ge=0)
 
 
 class Compress(Section):

@@ -19,7 +19,7 @@ from leanml.measure import save_model
 
 class Combined(Method):
     name = "combined"
-    columns = ("sparsity", "bits", "criterion", "granularity", "sparsity_achieved")
+    columns = ("sparsity", "bits", "criterion", "scope", "granularity", "sparsity_achieved")
 
     def settings(self) -> list[dict[str, Any]]:
         return [
@@ -28,6 +28,7 @@ class Combined(Method):
                 "sparsity": s,
                 "bits": bits,
                 "criterion": self.cfg.criterion,
+                "scope": self.cfg.scope,
                 "granularity": self.cfg.granularity,
             }
             for s in self.cfg.sparsities
@@ -43,7 +44,7 @@ class Combined(Method):
             data,
             sparsity=setting["sparsity"],
             criterion=setting["criterion"],
-            scope="per_layer",
+            scope=cfg.scope,
             epochs=cfg.epochs,
             ramp=0.6,
             frequency=10,
