@@ -153,7 +153,9 @@ class Splits:
 
     @property
     def n_classes(self) -> int:
-        return int(max(self.train.y.max(), self.val.y.max(), self.test.y.max()) + 1)
+        return int(
+            max(part.y.max() for part in (self.train, self.val, self.test) if len(part.y)) + 1
+        )
 
 
 def load(name: str, npz_path: str | None = None) -> tuple[np.ndarray, np.ndarray]:

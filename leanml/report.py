@@ -53,3 +53,29 @@ def plot_convergence(
     with atomic_path(target, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
+
+
+def convergence_report(group, names, title: str) -> list[str]:
+    """Overlay the convergence curves of every item of a search-like family that has one.
+
+    `group` is `paths.load().search` or `.nas`; writes its `figure` and `summary` (headline
+    metrics per item) and returns the items found.
+    """
+    import csv
+
+    from leanml.io import read_json, write_json
+    from leanml.paths import item
+
+    curves, summary = {}, {}
+    for name in names:
+        out = item(group, name)
+        if not out.convergence.is_file():
+            continue
+        with open(out.convergence) as handle:
+            curves[name] = list(csv.DictReader(handle))
+        metrics = read_json(out.metrics)
+        keys = ("best_score", "best_val_accuracy", "evaluations", "evaluations_to_best")
+        summary[name] = {k: metrics[k] for k in keys}
+    plot_convergence(curves, group.figure, title)
+    write_json(group.summary, summary)
+    return sorted(curves)

@@ -137,8 +137,30 @@ def train_and_score(
     Never reads the test split. `metrics` holds val accuracy/loss, epochs run, fit seconds and
     `status` ("ok", or "diverged" when the loss became NaN/inf).
     """
+    return train_and_score_model(
+        lambda: build(spec, data.input_shape, data.n_classes),
+        data,
+        fit,
+        seed=seed,
+        on_epoch=on_epoch,
+        progress=progress,
+        label=label,
+    )
+
+
+def train_and_score_model(
+    make_model: Callable[[], keras.Model],
+    data: Splits,
+    fit: Fit,
+    *,
+    seed: int,
+    on_epoch: EpochHook | None = None,
+    progress: bool = True,
+    label: str = "train",
+) -> TrainResult:
+    """`train_and_score` for any model: `make_model` is called after seeding (weights init)."""
     seed_everything(seed)
-    model = build(spec, data.input_shape, data.n_classes)
+    model = make_model()
     start = time.perf_counter()
     history = fit_model(model, data, fit, on_epoch=on_epoch, progress=progress, label=label)
     seconds = time.perf_counter() - start

@@ -146,11 +146,16 @@ def run(
     seed: int = 0,
     checkpoint: Checkpoint | None = None,
     on_trial: Callable[[Trial], None] | None = None,
+    score: Callable[[Trial], float] | None = None,
     label: str = "search",
     progress: bool = True,
     max_proposals: int | None = None,
 ) -> list[Trial]:
-    """Run `algorithm` until `budget` trained evaluations (or it stops); return every row."""
+    """Run `algorithm` until `budget` trained evaluations (or it stops); return every row.
+
+    `score` turns a finished trial into the number maximised (default: `scalar_score` with
+    `kind` and `size_weight`).
+    """
     checkpoint = checkpoint or Checkpoint(None, "")
     replay = checkpoint.load()
     checkpoint.start(replay)
@@ -193,7 +198,7 @@ def run(
                     replay = []
                     checkpoint.start(trials)
                 trial = _evaluate(objective, config, index, used + 1, seed)
-                trial.score = scalar_score(trial, kind, size_weight)
+                trial.score = score(trial) if score else scalar_score(trial, kind, size_weight)
             if not trial.from_cache:
                 used = trial.evaluation
             cache.setdefault(config_key, trial)

@@ -1,0 +1,21 @@
+"""Random NAS (Li & Talwalkar 2019): uniform decisions, the baseline every strategy must beat."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from leanml.nas.space import Arch
+from leanml.search.base import Algorithm
+
+
+class RandomNAS(Algorithm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rng = np.random.default_rng(self.seed)
+        self.log: list[dict] = []
+
+    def ask(self) -> list[Arch]:
+        return [self.space.sample(self.rng)]
+
+    def tell(self, configs, scores) -> None:
+        pass

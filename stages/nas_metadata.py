@@ -1,0 +1,42 @@
+"""nas_metadata: build the meta-dataset (source tasks × sampled architectures) for meta NAS."""
+
+from leanml import params, paths, stage, tracking
+from leanml.io import write_json
+from leanml.nas.meta import build_metadataset
+from leanml.nas.objective import train_child
+from leanml.nas.space import ArchSpace
+
+
+def main() -> None:
+    cfg = params.load()
+    out = paths.load().nas_metadata
+    base, ncfg = cfg.base, cfg.nas
+    used = {"base": {"seed": base.seed}, "nas": ncfg.model_dump(include={"space", "meta", "fit"})}
+    with tracking.stage_run("nas_metadata", base.tracking, used, {"seed": base.seed}) as run:
+        fit = ncfg.fit.model_copy(update={"epochs": ncfg.meta.source_epochs})
+
+        def train(space, arch, splits, seed):
+            return train_child(space, arch, splits, fit, seed)
+
+        payload = build_metadataset(
+            lambda image: ArchSpace(ncfg.space, image_input=image),
+            train,
+            seed=base.seed,
+            n_archs=ncfg.meta.source_architectures,
+            synthetic=ncfg.meta.synthetic_tasks,
+            model_dir=out.dir,
+        )
+        write_json(out.data, payload)
+        metrics = {
+            "tasks": len(payload["tasks"]),
+            "rows": len(payload["rows"]),
+            **{f"best.{t['task']}": t["best_score"] for t in payload["tasks"]},
+        }
+        write_json(out.metrics, metrics)
+        run.log_metrics(metrics)
+        run.log_artifact(out.data)
+        print(f"nas_metadata: {metrics['rows']} rows from {metrics['tasks']} tasks -> {out.data}")
+
+
+if __name__ == "__main__":
+    stage.run(main, "nas_metadata")

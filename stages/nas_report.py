@@ -1,0 +1,14 @@
+"""nas_report: overlay every NAS strategy's convergence curve on one figure."""
+
+from leanml import nas, paths, stage
+from leanml.report import convergence_report
+
+
+def main() -> None:
+    group = paths.load().nas
+    found = convergence_report(group, nas.STRATEGIES, "NAS: best reward so far")
+    print(f"nas_report: {', '.join(found)} -> {group.figure}")
+
+
+if __name__ == "__main__":
+    stage.run(main, "nas_report")

@@ -1,0 +1,227 @@
+"""NAS: the architecture space, the REINFORCE controller, the meta warm start, the strategies."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from leanml import nas
+from leanml.data import Split, Splits
+from leanml.nas.meta import MetaNAS, MetaRow, transfer_weights
+from leanml.nas.objective import nas_objective, reward
+from leanml.nas.rl import RLNAS
+from leanml.nas.space import ArchSpace
+from leanml.params import RL, Fit, Nas, NasSpace, Reward
+from leanml.search import runner
+from leanml.search.space import key
+
+
+def test_encode_decode_round_trip():
+    space = ArchSpace(NasSpace(), image_input=True)
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        arch = space.decode([rng.integers(n) for n in space.sizes])
+        assert space.contains(arch)
+        assert space.decode(space.encode(arch)) == arch
+        assert space.canonical(arch) == arch
+        kinds = [layer["kind"] for layer in space.layers(arch)]
+        assert kinds == sorted(kinds, key=lambda k: k != "conv")  # conv layers come first
+    assert len(space) == 1 + 7 * 3
+
+
+def test_tabular_space_has_no_conv():
+    space = ArchSpace(NasSpace(), image_input=False)
+    rng = np.random.default_rng(1)
+    assert all(
+        layer["kind"] == "dense" for _ in range(50) for layer in space.layers(space.sample(rng))
+    )
+
+
+@pytest.mark.parametrize(("image", "shape"), [(True, (8, 8, 1)), (False, (6,))])
+def test_every_sampled_architecture_builds_and_trains_a_step(image, shape):
+    space = ArchSpace(NasSpace(), image_input=image)
+    rng = np.random.default_rng(2)
+    x = rng.random((16, *shape)).astype("float32")
+    y = np.arange(16) % 3
+    for _ in range(4):
+        arch = space.sample(rng)
+        model = space.build(arch, shape, 3)
+        model.compile("adam", "sparse_categorical_crossentropy")
+        loss = model.train_on_batch(x, y)
+        assert np.isfinite(loss)
+        assert model.predict(x, verbose=0).shape == (16, 3)
+
+
+class ToySpace:
+    """Decisions only: reward = share of decisions equal to a hidden target (no Keras)."""
+
+    sizes = [3, 2, 4, 3, 2, 2, 3, 2]
+    names = [f"d{i}" for i in range(len(sizes))]
+    target = [i % s for i, s in enumerate(sizes)]
+
+    def decode(self, indices):
+        return {n: int(i) for n, i in zip(self.names, indices, strict=True)}
+
+    def reward(self, arch):
+        return float(np.mean([arch[n] == t for n, t in zip(self.names, self.target, strict=True)]))
+
+
+@pytest.mark.parametrize(("controller", "updates"), [("independent", 60), ("lstm", 30)])
+def test_reinforce_learns_a_hidden_target(controller, updates):
+    space = ToySpace()
+    cfg = SimpleNamespace(
+        rl=RL(
+            controller=controller,
+            learning_rate=0.1 if controller == "independent" else 0.02,
+            children_per_update=4,
+            entropy_weight=0,
+        )
+    )
+    algo = RLNAS(space, cfg, 0, 10**6)
+    first = None
+    for _ in range(updates):
+        archs = algo.ask()
+        rewards = [space.reward(a) for a in archs]
+        first = first if first is not None else np.mean(rewards)
+        algo.tell(archs, rewards)
+    greedy = [int(np.argmax(p)) for p in algo.policy.probabilities()]
+    assert greedy == space.target
+    assert algo.log[-1]["mean_reward"] > first
+    assert algo.log[-1]["entropy"] < algo.log[0]["entropy"]
+
+
+def _rows(space):
+    rng = np.random.default_rng(3)
+    near = {
+        "log_samples": 3.0,
+        "log_features": 1.8,
+        "classes": 10,
+        "class_entropy": 1.0,
+        "knn_accuracy": 0.98,
+        "linear_accuracy": 0.96,
+    }
+    far = {
+        "log_samples": 2.0,
+        "log_features": 0.6,
+        "classes": 3,
+        "class_entropy": 0.9,
+        "knn_accuracy": 0.9,
+        "linear_accuracy": 0.9,
+    }
+    rows = []
+    for task, feats in (("near", near), ("far", far)):
+        for i in range(4):
+            rows.append(MetaRow(task, feats, space.sample(rng), score=0.5 + i / 10))
+    return rows, near
+
+
+def test_meta_warm_start_uses_the_nearest_task(tmp_path):
+    space = ArchSpace(NasSpace(), image_input=True)
+    rows, near = _rows(space)
+    target = {**near, "knn_accuracy": 0.97}
+    cfg = Nas(budget=8)
+    algo = MetaNAS(
+        space,
+        cfg,
+        0,
+        cfg.budget,
+        rows=rows,
+        target=target,
+        models={"near": str(tmp_path / "near.keras")},
+    )
+    assert algo.nearest[0] == "near"
+    best_near = max((r for r in rows if r.task == "near"), key=lambda r: r.score)
+    first = algo.ask()[0]
+    assert first == best_near.arch
+    assert algo.init_source(first) == str(tmp_path / "near.keras")
+    warm_scores = sorted((r.score for r in rows if r.task == "near"), reverse=True)
+    assert [w["task"] for w in algo.log[0]["warm_start"]][:1] == ["near"]
+    algo.tell([first], [warm_scores[0]])
+    seen = {key(first)}
+    for _ in range(6):  # after the warm start: surrogate-ranked, never a repeat
+        arch = algo.ask()[0]
+        assert space.contains(arch) and key(arch) not in seen
+        seen.add(key(arch))
+        algo.tell([arch], [0.5])
+
+
+def test_transfer_copies_fitting_layers(tmp_path):
+    space = ArchSpace(
+        NasSpace(
+            max_layers=1,
+            kinds=["dense"],
+            units=[16],
+            skip=[False],
+            batch_norm=[False],
+            dropouts=[0.0],
+        ),
+        image_input=False,
+    )
+    arch = space.sample(np.random.default_rng(0))
+    source = space.build(arch, (6,), 3)
+    source.save(tmp_path / "src.keras")
+    child = space.build(arch, (6,), 5)  # more classes: the output layer must not be copied
+    assert transfer_weights(child, tmp_path / "src.keras") == 1
+    np.testing.assert_array_equal(
+        child.get_layer("l0_dense").get_weights()[0], source.get_layer("l0_dense").get_weights()[0]
+    )
+
+
+def _toy_objective(space):
+    def objective(arch, seed):
+        layers = space.layers(arch)
+        value = 0.5 + 0.1 * sum(layer["width"] >= 32 for layer in layers) - 0.05 * len(layers)
+        return {"val_accuracy": value, "params": 100 * len(layers), "file_bytes": 1, "status": "ok"}
+
+    return objective
+
+
+@pytest.mark.parametrize("name", ["rl", "meta", "random"])
+def test_strategies_respect_budget_and_seed(name):
+    space = ArchSpace(NasSpace(), image_input=True)
+    cfg = Nas(budget=6, rl=RL(controller="independent", children_per_update=2))
+    extra = {}
+    if name == "meta":
+        rows, near = _rows(space)
+        extra = {"rows": rows, "target": near}
+
+    def go(seed):
+        algo = nas.create(name, space, cfg, seed, **extra)
+        return runner.run(
+            algo,
+            _toy_objective(space),
+            budget=6,
+            seed=seed,
+            progress=False,
+            score=reward(cfg.reward),
+        )
+
+    a, b = go(0), go(0)
+    assert [key(t.config) for t in a] == [key(t.config) for t in b]
+    assert max(t.evaluation for t in a) == 6
+    assert all(space.contains(t.config) for t in a)
+
+
+def test_unbuildable_child_is_a_failed_trial(tiny_splits):
+    # an image space (conv) applied to tabular data cannot build: failed child, search goes on
+    space = ArchSpace(NasSpace(kinds=["conv"]), image_input=True)
+    flat = Splits(
+        *(
+            Split(p.x.reshape(len(p.x), -1), p.y)
+            for p in (tiny_splits.train, tiny_splits.val, tiny_splits.test)
+        )
+    )
+    objective = nas_objective(space, flat, Fit(epochs=1))
+    algo = nas.create("random", space, Nas(budget=2), 0)
+    trials = runner.run(algo, objective, budget=2, seed=0, progress=False)
+    assert [t.status for t in trials] == ["failed", "failed"]
+    assert "conv needs image input" in trials[0].error
+
+
+def test_mnas_reward():
+    ok = runner.Trial(0, 1, {}, 0.9, 20_000, 0, 0.0, "ok", False, 0)
+    assert reward(Reward())(ok) == 0.9
+    smaller = runner.Trial(1, 2, {}, 0.9, 5_000, 0, 0.0, "ok", False, 0)
+    hw = reward(Reward(target_params=10_000, weight=-0.1))
+    assert hw(smaller) > hw(ok)
+    assert hw(runner.Trial(2, 3, {}, 0.9, 10_000, 0, 0.0, "ok", False, 0)) == pytest.approx(0.9)
