@@ -147,7 +147,7 @@ def test_compress_stages(project):
     models and one MLflow child run per variant; editing one method's params dirties only it."""
     import csv
 
-    _sh(project, "dvc", "repro", *(f"compress@{m}" for m in COMPRESS))
+    _sh(project, "dvc", "repro", "compress_report")  # runs every compress@<method> upstream
     client, runs = _runs(project)
     for method in COMPRESS:
         reports = project / "reports/compress" / method
@@ -169,6 +169,10 @@ def test_compress_stages(project):
             assert client.list_artifacts(run.info.run_id, "model")
     quantize_rows = list(csv.DictReader((project / "reports/compress/quantize/results.csv").open()))
     assert {r["kind"] for r in quantize_rows} == {"tflite", "ptq", "qat"}
+    summary = json.loads((project / "reports/compress/summary.json").read_text())
+    assert set(summary) == {"baseline", *COMPRESS}
+    assert summary["quantize"]["most_accurate"]["variant"] in {r["variant"] for r in quantize_rows}
+    assert (project / "reports/compress/accuracy_vs_bytes.png").read_bytes()[:4] == b"\x89PNG"
 
     params_file = project / "params.yaml"
     original = params_file.read_text()

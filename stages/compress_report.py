@@ -1,0 +1,29 @@
+"""compress_report: every compress method's variants on one accuracy-vs-bytes chart, plus a
+summary (per method: the most accurate variant, the smallest within 1 pp of the baseline)."""
+
+from leanml import compress, paths, stage
+from leanml.compress import run as sweep
+from leanml.io import read_json, write_json
+
+
+def main() -> None:
+    all_paths = paths.load()
+    results, ref = {}, None
+    for name in compress.METHODS:
+        out = getattr(all_paths.compress, name)
+        if not out.results.is_file():
+            continue
+        results[name] = sweep.read_results(out.results)
+        metrics = read_json(out.metrics)
+        ref = {k.removeprefix("baseline."): v for k, v in metrics.items() if "baseline." in k}
+    if ref is None:
+        print("compress_report: no compress results yet; run `dvc repro compress`")
+        return
+    report = all_paths.compress_report
+    sweep.plot_all(results, ref, report.figure, "compression: test accuracy vs bytes")
+    write_json(report.summary, sweep.summarize(results, ref))
+    print(f"compress_report: {', '.join(results)} -> {report.figure}")
+
+
+if __name__ == "__main__":
+    stage.run(main, "compress_report")
