@@ -7,7 +7,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export TF_CPP_MIN_LOG_LEVEL := 2
 export TF_ENABLE_ONEDNN_OPTS := 0
 
-.PHONY: install run test test-fast lint ui bench clean
+.PHONY: install run test test-fast lint ui bench clean study
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ lint: $(STAMP)
 
 ui: $(STAMP)
 	$(BIN)/$$(python -c 'from leanml import params, tracking; print(tracking.ui_command(params.load().base.tracking))')
+
+# Multi-seed study: the whole pipeline once per seed (dvc exp run --queue), then mean ± std and
+# paired Wilcoxon tests in reports/study/. `make study SEEDS=5 JOBS=1`; re-aggregate: STUDY_ARGS=--aggregate-only
+SEEDS ?= 5
+JOBS ?= 1
+study: $(STAMP)
+	$(BIN)/python stages/study.py --seeds $(SEEDS) --jobs $(JOBS) $(STUDY_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/foundation.py

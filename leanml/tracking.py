@@ -197,6 +197,29 @@ class StageRun:
 
         mlflow.MlflowClient().log_artifact(self.parent_id, str(path), artifact_path=folder)
 
+    def log_parent_table(self, rows: list[dict[str, Any]], artifact_file: str) -> None:
+        """A table (list of row dicts) on the parent run, shown in the UI's evaluation view."""
+        import mlflow
+
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+        data = {c: [row.get(c) for row in rows] for c in columns}
+        mlflow.log_table(data=data, artifact_file=artifact_file, run_id=self.parent_id)
+
+    def log_parent_metrics(self, metrics: dict[str, Any]) -> None:
+        """Numeric metrics on the parent run, so the pipeline's outcome shows at a glance."""
+        import mlflow
+        from mlflow.entities import Metric
+
+        stamp = int(time.time() * 1000)
+        batch = [
+            Metric(k, float(v), stamp, 0)
+            for k, v in metrics.items()
+            if isinstance(v, int | float) and not isinstance(v, bool) and v == v
+        ]
+        client = mlflow.MlflowClient()
+        for i in range(0, len(batch), 500):
+            client.log_batch(self.parent_id, metrics=batch[i : i + 500])
+
     @contextmanager
     def child(self, name: str, params: Any = None, tags: dict | None = None) -> Iterator[StageRun]:
         """A nested run under this one (a compressed variant, a search trial, a NAS child).

@@ -126,6 +126,41 @@ def test_empty_mapping_gives_defaults():
             {"compress": {"prune": {"epochs": -1}}},
             "compress.prune.epochs: must be an integer ≥ 0, got -1",
         ),
+        # evaluate (issue 6)
+        (
+            {"evaluate": {"within_pp": -1}},
+            "evaluate.within_pp: must be a number ≥ 0 and ≤ 100, got -1",
+        ),
+        (
+            {"evaluate": {"size": "bytes"}},
+            "evaluate.size: must be one of 'artifact_bytes', 'file_bytes', 'gzip_bytes', "
+            "'artifact_gzip_bytes', got 'bytes'",
+        ),
+        (
+            {"evaluate": {"families": ["compress", "search"]}},
+            "evaluate.families: must include 'train' (the baseline",
+        ),
+        (
+            {"evaluate": {"families": []}},
+            "evaluate.families: must be null or a non-empty list, got []",
+        ),
+        (
+            {"evaluate": {"families": ["train", "train"]}},
+            "evaluate.families: must not repeat a name, got ['train', 'train']",
+        ),
+        (
+            {"evaluate": {"families": ["train", "models/search"]}},
+            "evaluate.families[1]: must be a folder name under models/, got 'models/search'",
+        ),
+        (
+            {"evaluate": {"measure": {"runs": 0}}},
+            "evaluate.measure.runs: must be an integer ≥ 1, got 0",
+        ),
+        (
+            {"evaluate": {"latency_runs": 5}},
+            "evaluate.latency_runs: unknown key in evaluate; allowed keys are families, within_pp, "
+            "size, measure",
+        ),
     ],
 )
 def test_bad_value_message(raw, expected):

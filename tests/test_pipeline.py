@@ -64,6 +64,7 @@ def project(tmp_path_factory):
     cfg["train"]["epochs"] = 2
     cfg["train"]["model"]["mlp"]["hidden_units"] = [32]
     cfg["base"]["measure"] = {"warmup": 2, "runs": 10, "batch_size": 64}
+    cfg["evaluate"]["measure"] = {"warmup": 1, "runs": 5, "batch_size": 32}
     cfg["compress"].update(COMPRESS_TINY)
     (root / "params.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     _sh(root, "git", "init", "-q")
@@ -185,3 +186,45 @@ def test_compress_stages(project):
         params_file.write_text(original)
     dirty = {name for name in status if name.startswith("compress")}
     assert dirty == {"compress@lowrank"}
+
+
+def test_evaluate_stage(project):
+    """evaluate scored every upstream candidate on the test split, its headline numbers show in
+    `dvc metrics show`, and its files and leaderboard table are on the parent MLflow run."""
+    import csv
+
+    out = _sh(project, "dvc", "repro", "-f", "-s", "evaluate")
+    assert "Running stage 'evaluate'" in out
+    reports = project / "reports/evaluate"
+    rows = list(csv.DictReader((reports / "leaderboard.csv").open()))
+    by = {r["name"]: r for r in rows}
+    assert "train" in by and {f"search/{a}" for a in ("ga", "pso", "bayes", "random")} <= set(by)
+    n_test = json.loads((project / "reports/prepare/metrics.json").read_text())["n_test"]
+    for method in COMPRESS:
+        results = project / "reports/compress" / method / "results.csv"
+        for variant in csv.DictReader(results.open()):
+            row = by[f"compress/{method}/{variant['variant']}"]  # every variant was scored
+            # the same model on the same test split: the compress stage's own number agrees
+            assert abs(float(row["accuracy"]) - float(variant["test_accuracy"])) <= 1 / n_test
+    assert [int(r["rank"]) for r in rows] == list(range(1, len(rows) + 1))
+    metrics = json.loads((reports / "metrics.json").read_text())
+    assert metrics["candidates"] == len(rows)
+    assert metrics["baseline.accuracy"] == float(by["train"]["accuracy"])
+    assert metrics["smallest_within_pp.compression_ratio"] >= 1.0
+    shown = json.loads(_sh(project, "dvc", "metrics", "show", "--json"))
+    assert "smallest_within_pp.compression_ratio" in json.dumps(shown)
+    assert "reports/evaluate/metrics.json" in json.dumps(shown)
+    for name in ("summary.md", "pareto.csv", "tables/leaderboard.tex", "figures/pareto.png"):
+        assert (reports / name).stat().st_size > 0
+
+    client, runs = _runs(project)
+    stage = max((r for r in runs if r.info.run_name == "evaluate"), key=lambda r: r.info.start_time)
+    assert stage.info.status == "FINISHED"
+    parent = client.get_run(stage.data.tags["mlflow.parentRunId"])
+    assert parent.data.metrics["evaluate.candidates"] == len(rows)
+    logged = {a.path for a in client.list_artifacts(parent.info.run_id, "evaluate")}
+    assert {
+        "evaluate/leaderboard.csv",
+        "evaluate/leaderboard.json",
+        "evaluate/summary.md",
+    } <= logged

@@ -1,0 +1,206 @@
+"""The leaderboard: scored candidates ranked, Pareto fronts flagged, headline numbers for DVC."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from leanml.errors import LeanmlError
+from leanml.evaluate import BASELINE_FAMILY, Candidate
+
+COLUMNS = [
+    "rank",
+    "name",
+    "family",
+    "method",
+    "variant",
+    "format",
+    "accuracy",
+    "macro_f1",
+    "delta_pp",
+    "params",
+    "nonzero_params",
+    "flops",
+    "file_bytes",
+    "gzip_bytes",
+    "artifact_bytes",
+    "artifact_gzip_bytes",
+    "size_bytes",
+    "compression_ratio",
+    "latency_ms_p50",
+    "latency_ms_p95",
+    "throughput_per_s",
+    "pareto_size",
+    "pareto_latency",
+    "front",
+    "setting",
+    "path",
+]
+PARETO_COLUMNS = ["front", "order", "name", "family", "method", "accuracy", "cost_metric", "cost"]
+# The two trade-offs: accuracy (higher is better) against each cost (lower is better).
+FRONTS = {"size": "size_bytes", "latency": "latency_ms_p50"}
+
+
+def non_dominated(points: Sequence[tuple[float, float]]) -> list[bool]:
+    """For (accuracy ↑, cost ↓) points: True where no other point is at least as good on both
+    and strictly better on one. Identical points do not dominate each other."""
+    flags = []
+    for i, (acc, cost) in enumerate(points):
+        dominated = any(
+            a >= acc and c <= cost and (a > acc or c < cost)
+            for j, (a, c) in enumerate(points)
+            if j != i
+        )
+        flags.append(not dominated)
+    return flags
+
+
+def _sort_key(row: dict) -> tuple:
+    return (-row["accuracy"], row["size_bytes"], row["latency_ms_p50"], row["name"])
+
+
+def baseline_row(rows: Sequence[dict]) -> dict | None:
+    """The baseline: the `train` family's candidate (the one named `train` if several)."""
+    found = [r for r in rows if r["family"] == BASELINE_FAMILY]
+    if not found:
+        return None
+    return next((r for r in found if r["name"] == BASELINE_FAMILY), found[0])
+
+
+def build(scored: Sequence[tuple[Candidate, dict[str, Any]]], size: str) -> list[dict[str, Any]]:
+    """One row per scored candidate, ranked by test accuracy (then smaller, then faster)."""
+    if not scored:
+        raise LeanmlError(
+            "evaluate: no candidate model could be scored; run the stages that write models/ "
+            "first (`dvc repro`), or check evaluate.families"
+        )
+    rows = []
+    for candidate, scores in scored:
+        rows.append(
+            {
+                "name": candidate.name,
+                "family": candidate.family,
+                "method": candidate.method,
+                "variant": candidate.variant,
+                "format": candidate.format,
+                **{k: v for k, v in scores.items() if k in COLUMNS},
+                "size_bytes": scores[size],
+                # in the order of the results table: its first setting is the method's knob
+                "setting": json.dumps(candidate.setting) if candidate.setting else "",
+                "path": str(candidate.path),
+            }
+        )
+    base = baseline_row(rows)
+    for row in rows:
+        if base is None:
+            row["delta_pp"], row["compression_ratio"] = None, None
+        else:
+            row["delta_pp"] = 100 * (row["accuracy"] - base["accuracy"])
+            row["compression_ratio"] = base["size_bytes"] / row["size_bytes"]
+    for front, cost in FRONTS.items():
+        flags = non_dominated([(r["accuracy"], r[cost]) for r in rows])
+        for row, flag in zip(rows, flags, strict=True):
+            row[f"pareto_{front}"] = flag
+    rows.sort(key=_sort_key)
+    for i, row in enumerate(rows, 1):
+        row["rank"] = i
+    return rows
+
+
+def pareto_rows(rows: Sequence[dict]) -> list[dict[str, Any]]:
+    """The non-dominated candidates of each front, from the cheapest to the most accurate."""
+    out = []
+    for front, cost in FRONTS.items():
+        members = sorted(
+            (r for r in rows if r[f"pareto_{front}"]), key=lambda r: (r[cost], -r["accuracy"])
+        )
+        for order, row in enumerate(members, 1):
+            out.append(
+                {
+                    "front": front,
+                    "order": order,
+                    "name": row["name"],
+                    "family": row["family"],
+                    "method": row["method"],
+                    "accuracy": row["accuracy"],
+                    "cost_metric": cost,
+                    "cost": row[cost],
+                }
+            )
+    return out
+
+
+def smallest_within(rows: Sequence[dict], within_pp: float) -> dict | None:
+    """The smallest candidate whose accuracy is at most `within_pp` points below the baseline."""
+    base = baseline_row(rows)
+    if base is None:
+        return None
+    floor = base["accuracy"] - within_pp / 100 - 1e-12
+    eligible = [r for r in rows if r["accuracy"] >= floor]
+    return min(eligible, key=lambda r: (r["size_bytes"], -r["accuracy"], r["name"]))
+
+
+def _summary(row: dict) -> dict[str, Any]:
+    return {
+        "name": row["name"],
+        "accuracy": row["accuracy"],
+        "macro_f1": row["macro_f1"],
+        "delta_pp": row["delta_pp"],
+        "bytes": row["size_bytes"],
+        "compression_ratio": row["compression_ratio"],
+        "latency_ms_p50": row["latency_ms_p50"],
+    }
+
+
+def headline(rows: Sequence[dict], within_pp: float) -> dict[str, Any]:
+    """Flat numbers for `dvc metrics show` / `dvc exp show` (and MLflow): the baseline, the best
+    candidate, the smallest within `within_pp` of the baseline, and the best of each family and
+    of each method (`by_method.<family>/<method>.*`, what multi-seed studies compare)."""
+    out: dict[str, Any] = {"candidates": len(rows), "within_pp": within_pp}
+    for front in FRONTS:
+        out[f"pareto.{front}_front"] = sum(bool(r[f"pareto_{front}"]) for r in rows)
+    parts: list[tuple[str, dict | None]] = [
+        ("baseline", baseline_row(rows)),
+        ("best", rows[0]),
+        ("smallest_within_pp", smallest_within(rows, within_pp)),
+    ]
+    for family in sorted({r["family"] for r in rows}):
+        parts.append((f"by_family.{family}", next(r for r in rows if r["family"] == family)))
+    for family, method in sorted({(r["family"], r["method"]) for r in rows}):
+        if method != family:
+            best = next(r for r in rows if r["family"] == family and r["method"] == method)
+            parts.append((f"by_method.{family}/{method}", best))
+    for prefix, row in parts:
+        if row is not None:
+            out.update({f"{prefix}.{k}": v for k, v in _summary(row).items()})
+    return {
+        k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()
+    }
+
+
+def per_class_rows(
+    scored: Sequence[tuple[Candidate, dict[str, Any]]], order: Sequence[str]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Per-class test accuracy of every candidate, in leaderboard order, and the columns."""
+    by_name = {c.name: s for c, s in scored}
+    n = len(next(iter(by_name.values()))["per_class_accuracy"])
+    columns = ["name", *(f"class_{k}" for k in range(n))]
+    rows = [
+        {
+            "name": name,
+            **{f"class_{k}": v for k, v in enumerate(by_name[name]["per_class_accuracy"])},
+        }
+        for name in order
+    ]
+    return rows, columns
+
+
+def relative(path: str | Path, root: Path) -> str:
+    """A path as shown in reports: relative to the project root when it is inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,39 @@
+"""evaluate: score every candidate model on the test split; leaderboard, Pareto, figures, tables."""
+
+import sys
+import time
+
+from leanml import evaluate_report, params, paths, stage, tracking
+
+
+def main() -> None:
+    cfg = params.load()
+    all_paths = paths.load()
+    base = cfg.base
+    start = time.perf_counter()
+    with tracking.stage_run(
+        "evaluate", base.tracking, {"base": base, "evaluate": cfg.evaluate}, {"seed": base.seed}
+    ) as run:
+        metrics, rows, out = evaluate_report.run(
+            all_paths, cfg, on_warning=lambda m: print(m, file=sys.stderr)
+        )
+        run.log_metrics(metrics)
+        run.log_parent_metrics({f"evaluate.{k}": v for k, v in metrics.items()})
+        run.log_parent_table(rows, "evaluate/leaderboard.json")
+        for path in out.written:
+            folder = "evaluate" if path.parent == out.leaderboard.parent else None
+            folder = folder or f"evaluate/{path.parent.name}"
+            run.log_parent_artifact(path, folder)
+            run.log_artifact(path, folder.removeprefix("evaluate").strip("/") or None)
+        run.set_tags({"best": rows[0]["name"], "candidates": len(rows)})
+        best, small = rows[0], metrics.get("smallest_within_pp.name")
+        print(
+            f"evaluate: {len(rows)} candidates in {time.perf_counter() - start:.1f}s; best "
+            f"{best['name']} {100 * best['accuracy']:.2f}% test accuracy; smallest within "
+            f"{cfg.evaluate.within_pp:g} pp: {small} "
+            f"({metrics.get('smallest_within_pp.compression_ratio') or 0:.1f}x) -> {out.summary}"
+        )
+
+
+if __name__ == "__main__":
+    stage.run(main, "evaluate")
