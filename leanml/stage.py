@@ -24,3 +24,13 @@ def run(main: Callable[[], None], name: str) -> None:
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def item_arg(registry, family: str, usage: str) -> str:
+    """The item a foreach stage runs (argv[1]), checked against its registry."""
+    name = sys.argv[1] if len(sys.argv) > 1 else ""
+    if name not in registry:
+        raise LeanmlError(
+            f"{family}: must be one of {', '.join(registry)}, got {name!r} (usage: {usage})"
+        )
+    return name

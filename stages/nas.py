@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import sys
 
 from leanml import data, nas, params, paths, stage, tracking
 from leanml.errors import LeanmlError
@@ -14,13 +13,8 @@ from leanml.search.pipeline import execute
 
 
 def main() -> None:
-    strategy = sys.argv[1] if len(sys.argv) > 1 else ""
+    strategy = stage.item_arg(nas.STRATEGIES, "nas: strategy", "stages/nas.py <strategy>")
     cfg = params.load()
-    if strategy not in nas.STRATEGIES:
-        raise LeanmlError(
-            f"nas: strategy must be one of {', '.join(nas.STRATEGIES)}, got {strategy!r} "
-            "(usage: python stages/nas.py <strategy>)"
-        )
     all_paths = paths.load()
     base, ncfg = cfg.base, cfg.nas
     shared = ncfg.model_dump(include={"budget", "fit", "space", "reward"})

@@ -2,10 +2,8 @@
 
 import hashlib
 import json
-import sys
 
 from leanml import data, params, paths, search, stage, tracking
-from leanml.errors import LeanmlError
 from leanml.io import read_json
 from leanml.search.objective import apply, keras_objective
 from leanml.search.pipeline import execute
@@ -14,13 +12,8 @@ from leanml.train import train_and_score
 
 
 def main() -> None:
-    algo = sys.argv[1] if len(sys.argv) > 1 else ""
+    algo = stage.item_arg(search.ALGORITHMS, "search: algorithm", "stages/search.py <algo>")
     cfg = params.load()
-    if algo not in search.ALGORITHMS:
-        raise LeanmlError(
-            f"search: algorithm must be one of {', '.join(search.ALGORITHMS)}, got {algo!r} "
-            "(usage: python stages/search.py <algo>)"
-        )
     all_paths = paths.load()
     base, scfg = cfg.base, cfg.search
     shared = scfg.model_dump(include={"budget", "objective", "fit", "space"})

@@ -55,6 +55,20 @@ def tracking_cfg(tmp_path, monkeypatch):
     return Tracking(uri=None, experiment="test")
 
 
+def copy_project(target: Path, names=("stages", "leanml", "params.yaml")) -> Path:
+    """Copy parts of the project (no caches) into `target` for a subprocess to run in."""
+    import shutil
+
+    for name in names:
+        src, dst = ROOT / name, target / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(src, dst)
+    return target
+
+
 def project_env(extra: dict | None = None) -> dict:
     """Environment for subprocesses: this venv first on PATH, quiet TF, no inherited store."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_", "LEANML_"))}

@@ -1,7 +1,6 @@
 """A real search process interrupted mid-run (SIGINT, then SIGKILL) resumes from its checkpoint."""
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -10,19 +9,14 @@ import time
 import pytest
 import yaml
 
-from tests.conftest import ROOT, project_env
+from tests.conftest import copy_project, project_env
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def project(tmp_path):
-    for name in ("stages", "leanml", "params.yaml"):
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(src, tmp_path / name)
+    copy_project(tmp_path)
     cfg = yaml.safe_load((tmp_path / "params.yaml").read_text())
     cfg["search"]["budget"] = 4
     cfg["search"]["ga"]["population"] = 2

@@ -1,23 +1,17 @@
 """Stage entry points with bad input: one clear message, non-zero exit, no traceback, no outputs."""
 
-import shutil
 import subprocess
 import sys
 
 import pytest
 import yaml
 
-from tests.conftest import ROOT, project_env
+from tests.conftest import copy_project, project_env
 
 
 @pytest.fixture
 def project(tmp_path):
-    for name in ("stages", "leanml", "params.yaml"):
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(src, tmp_path / name)
+    copy_project(tmp_path)
     return tmp_path
 
 
@@ -75,3 +69,27 @@ def test_train_without_prepare_names_the_missing_stage(project):
     assert done.returncode == 2
     assert "written by the prepare stage" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("script", "item", "message"),
+    [
+        (
+            "search",
+            "cmaes",
+            "search: algorithm: must be one of ga, pso, bayes, random, got 'cmaes'",
+        ),
+        ("nas", "enas", "nas: strategy: must be one of rl, meta, random, got 'enas'"),
+    ],
+)
+def test_unknown_item_names_the_choices(project, script, item, message):
+    done = subprocess.run(
+        [sys.executable, f"stages/{script}.py", item],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=project_env({"LEANML_ROOT": str(project)}),
+        timeout=300,
+    )
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
