@@ -36,6 +36,27 @@ COMPRESS_TINY = {
 }
 COMPRESS = ["prune", "quantize", "lowrank", "combined"]
 
+# Two trained models per search algorithm, one epoch each.
+SEARCH_TINY = {
+    "budget": 3,
+    "fit": {"epochs": 1, "early_stopping_patience": 0},
+    "ga": {"population": 2},
+    "pso": {"particles": 2},
+    "bayes": {"initial_points": 2, "acq_points": 100},
+}
+SEARCH = ["ga", "pso", "bayes", "random"]
+
+# Two children per NAS strategy; a meta-dataset of one architecture per source task.
+NAS_TINY = {
+    "budget": 2,
+    "fit": {"epochs": 1, "early_stopping_patience": 0},
+    "space": {"max_layers": 2},
+    "rl": {"children_per_update": 1},
+    "meta": {"source_architectures": 1, "source_epochs": 1, "synthetic_tasks": 0,
+             "warm_start": 1},
+}
+NAS = ["rl", "meta", "random"]
+
 
 def _sh(cwd, *cmd, timeout=600):
     done = subprocess.run(
@@ -66,6 +87,16 @@ def project(tmp_path_factory):
     cfg["base"]["measure"] = {"warmup": 2, "runs": 10, "batch_size": 64}
     cfg["evaluate"]["measure"] = {"warmup": 1, "runs": 5, "batch_size": 32}
     cfg["compress"].update(COMPRESS_TINY)
+    for section, values in NAS_TINY.items():
+        if isinstance(values, dict):
+            cfg["nas"][section].update(values)
+        else:
+            cfg["nas"][section] = values
+    for section, values in SEARCH_TINY.items():
+        if isinstance(values, dict):
+            cfg["search"][section].update(values)
+        else:
+            cfg["search"][section] = values
     (root / "params.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     _sh(root, "git", "init", "-q")
     _sh(
@@ -188,6 +219,44 @@ def test_compress_stages(project):
     assert dirty == {"compress@lowrank"}
 
 
+def test_search_stages(project):
+    """Every search@<algo> ran within its budget, wrote its tables and model, logged its trials
+    as nested runs; the overlay figure covers all four; same params give the same trials."""
+    import csv
+
+    _sh(project, "dvc", "repro", "search_report")
+    client, runs = _runs(project)
+    for algo in SEARCH:
+        reports = project / "reports/search" / algo
+        trials = list(csv.DictReader((reports / "trials.csv").open()))
+        trained = [t for t in trials if t["from_cache"] == "False"]
+        assert len(trained) == 3
+        assert all(8 <= int(t["hidden_units"]) <= 256 for t in trials)
+        metrics = json.loads((reports / "metrics.json").read_text())
+        best = json.loads((reports / "best.json").read_text())
+        assert metrics["evaluations"] == 3
+        assert metrics["best_score"] == max(float(t["score"]) for t in trials)
+        # the retrained best model reproduces its trial's val accuracy exactly
+        assert metrics["best_val_accuracy"] == best["val_accuracy"] == best["score"]
+        model = project / "models/search" / algo / "best.keras"
+        assert metrics["best_file_bytes"] == model.stat().st_size
+        curve = list(csv.DictReader((reports / "convergence.csv").open()))
+        assert [int(r["evaluation"]) for r in curve] == [1, 2, 3]
+        stage = next(r for r in runs if r.info.run_name == f"search@{algo}")
+        children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == stage.info.run_id]
+        assert len(children) == len(trials)
+        assert sum(r.data.tags.get("best") == "true" for r in children) == 1
+    summary = json.loads((project / "reports/search/summary.json").read_text())
+    assert set(summary) == set(SEARCH)
+    assert (project / "reports/search/convergence.png").read_bytes()[:4] == b"\x89PNG"
+
+    # Same params, forced rerun: the checkpoint is replayed, nothing retrained, same numbers.
+    before = (project / "reports/search/random/trials.csv").read_text()
+    out = _sh(project, "dvc", "repro", "-f", "-s", "search@random")
+    assert "replayed" in out
+    assert (project / "reports/search/random/trials.csv").read_text() == before
+
+
 def test_evaluate_stage(project):
     """evaluate scored every upstream candidate on the test split, its headline numbers show in
     `dvc metrics show`, and its files and leaderboard table are on the parent MLflow run."""
@@ -228,3 +297,32 @@ def test_evaluate_stage(project):
         "evaluate/leaderboard.json",
         "evaluate/summary.md",
     } <= logged
+
+
+def test_nas_stages(project):
+    """Every nas@<strategy> trained its children within budget and wrote its outputs; the
+    meta-dataset stage is cached; the controller's updates were logged."""
+    import csv
+
+    _sh(project, "dvc", "repro", "nas_report")
+    client, runs = _runs(project)
+    for strategy in NAS:
+        reports = project / "reports/nas" / strategy
+        trials = list(csv.DictReader((reports / "trials.csv").open()))
+        assert len([t for t in trials if t["from_cache"] == "False"]) == 2
+        metrics = json.loads((reports / "metrics.json").read_text())
+        best = json.loads((reports / "best.json").read_text())
+        assert metrics["evaluations"] == 2 and best["architecture"]
+        assert metrics["best_val_accuracy"] == best["val_accuracy"]
+        assert (project / "models/nas" / strategy / "best.keras").stat().st_size > 0
+        stage = next(r for r in runs if r.info.run_name == f"nas@{strategy}")
+        children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == stage.info.run_id]
+        assert len(children) == len(trials)
+    rl = next(r for r in runs if r.info.run_name == "nas@rl")
+    assert client.get_metric_history(rl.info.run_id, "controller_entropy")
+    strategy = json.loads((project / "reports/nas/meta/strategy.json").read_text())
+    assert strategy["log"][0]["nearest"]  # the nearest source tasks were recorded
+    assert set(json.loads((project / "reports/nas/summary.json").read_text())) == set(NAS)
+    assert "nas_metadata" not in _sh(project, "dvc", "status", "nas_metadata")  # cached
+    out = _sh(project, "dvc", "repro", "nas_metadata")
+    assert "didn't change, skipping" in out
