@@ -518,7 +518,7 @@ class Reward(Section):
 class RL(Section):
     controller: Literal["lstm", "independent"] = Choice("lstm", ("lstm", "independent"))
     hidden: int = Int(32, ge=1)
-    learning_rate: float = Float(0.05, gt=0, le=1)
+    learning_rate: float = Float(0.02, gt=0, le=1)
     children_per_update: int = Int(2, ge=1)
     baseline_decay: float = Float(0.8, ge=0, lt=1)
     entropy_weight: float = Float(0.01, ge=0)
