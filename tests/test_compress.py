@@ -284,3 +284,41 @@ def test_qat_layers_save_load_safely_and_strip_to_their_quantized_twin(mlp, tiny
     )
     assert np.allclose(stripped.predict(x, verbose=0), trainable.predict(x, verbose=0), atol=1e-5)
     assert all(len(np.unique(q.codes)) <= 8 for q in quantized.values())
+
+
+# --- the stage script ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "edit", "message"),
+    [
+        (["distill"], None, "unknown method 'distill'; registered methods are prune, quantize"),
+        (["prune"], ("prune", "sparsities", [0.5, 1.0]), "compress.prune.sparsities[1]: must be"),
+    ],
+)
+def test_stage_refuses_bad_input_before_any_run(argv, edit, message, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.conftest import ROOT, project_env
+
+    for name in ("stages", "leanml"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    cfg = parse({}).model_dump()  # a valid params.yaml with every section at its default
+    if edit:
+        cfg["compress"][edit[0]][edit[1]] = edit[2]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(cfg))
+    done = subprocess.run(
+        [sys.executable, "stages/compress.py", *argv],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=project_env({"LEANML_ROOT": str(tmp_path)}),
+        timeout=300,
+    )
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "models").exists()

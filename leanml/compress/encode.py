@@ -93,8 +93,9 @@ def encode(
                 count=int(codes.size),
                 codes=add(pack_bits(codes, q.bits)),
                 scale=add(q.scale.astype(np.float32).reshape(-1).tobytes()),
-                zero=add(q.zero.astype(np.uint16).reshape(-1).tobytes()),
             )
+            if not q.symmetric:  # symmetric zero points are all 2^(bits-1) - 1: not stored
+                entry["zero"] = add(q.zero.astype(np.uint16).reshape(-1).tobytes())
         else:
             entry.update(
                 kind=float_dtype,
@@ -136,7 +137,10 @@ def decode(path: str | Path) -> keras.Model:
         if entry["kind"] == "kbit":
             codes = unpack_bits(read(entry["codes"]), entry["bits"], entry["count"])
             scale = np.frombuffer(read(entry["scale"]), np.float32)
-            zero = np.frombuffer(read(entry["zero"]), np.uint16).astype(np.float32)
+            if "zero" in entry:
+                zero = np.frombuffer(read(entry["zero"]), np.uint16).astype(np.float32)
+            else:
+                zero = np.full_like(scale, 2 ** (entry["bits"] - 1) - 1)
             if entry["per_channel"] and len(shape) > 1:
                 channel = np.arange(n) % shape[-1]
                 scale, zero = scale[channel], zero[channel]
