@@ -73,6 +73,7 @@ class Outputs:
     leaderboard: Path
     pareto: Path
     per_class: Path
+    confusion: Path
     metrics: Path
     summary: Path
     figures: Path
@@ -117,7 +118,7 @@ def _headline_rows(metrics: dict[str, Any], within_pp: float) -> list[dict]:
         ("smallest_within_pp", f"smallest within {within_pp:g} pp of baseline"),
     ]
     families = sorted({k.split(".")[1] for k in metrics if k.startswith("by_family.")})
-    labels += [(f"by_family.{f}", f"best of {f}") for f in families]
+    labels += [(f"by_family.{f}", f"best of {f}") for f in families if f != "train"]
     rows = []
     for prefix, what in labels:
         if f"{prefix}.name" in metrics:
@@ -147,9 +148,11 @@ def write_all(
     write_csv(out.pareto, front_rows, PARETO_COLUMNS)
     class_rows, class_columns = per_class_rows(scored, [r["name"] for r in rows])
     write_csv(out.per_class, class_rows, class_columns)
+    matrices = {c.name: s["confusion"] for c, s in scored}
+    write_json(out.confusion, {name: matrices[name] for name in (r["name"] for r in rows)})
     metrics = headline(rows, within_pp)
     write_json(out.metrics, metrics)
-    out.written += [out.leaderboard, out.pareto, out.per_class, out.metrics]
+    out.written += [out.leaderboard, out.pareto, out.per_class, out.confusion, out.metrics]
 
     # figures
     size_label = SIZE_NAMES[size]
@@ -295,7 +298,8 @@ def _summary_md(
     parts += [
         "## Per-class accuracy of the best model\n",
         f"`{best['name']}`; every candidate's per-class accuracy is in "
-        f"[`{link(out.per_class)}`]({link(out.per_class)}).\n",
+        f"[`{link(out.per_class)}`]({link(out.per_class)}), its confusion matrix in "
+        f"[`{link(out.confusion)}`]({link(out.confusion)}).\n",
         tables.markdown(
             [
                 {"class": k.removeprefix("class_"), "acc": v}
@@ -337,6 +341,7 @@ def outputs(paths) -> Outputs:
         leaderboard=paths.leaderboard,
         pareto=paths.pareto,
         per_class=paths.per_class,
+        confusion=paths.confusion,
         metrics=paths.metrics,
         summary=paths.summary,
         figures=paths.figures,

@@ -86,15 +86,19 @@ def plot_compression(rows: Sequence[dict], target: str | Path, baseline: dict | 
         ax_knob, marker = axes[i], MARKERS[i % len(MARKERS)]
         settings = [json.loads(r["setting"]) if r["setting"] else {} for r in members]
         knob = next(iter(settings[0]), None) if settings and settings[0] else None
-        points = [
-            (s.get(knob), 100 * r["accuracy"])
-            for s, r in zip(settings, members, strict=True)
-            if isinstance(s.get(knob), int | float) and not isinstance(s.get(knob), bool)
-        ]
-        if points:
-            xs, ys = zip(*sorted(points), strict=True)
-            ax_knob.plot(xs, ys, marker + "-")
+        # one line per series: variants that share their text settings (e.g. kind, criterion)
+        series: dict[str, list[tuple[float, float]]] = {}
+        for s, r in zip(settings, members, strict=True):
+            x = s.get(knob)
+            if isinstance(x, int | float) and not isinstance(x, bool):
+                key = " ".join(str(v) for v in s.values() if isinstance(v, str)) or method
+                series.setdefault(key, []).append((x, 100 * r["accuracy"]))
+        if series:
+            for key, points in sorted(series.items()):
+                xs, ys = zip(*sorted(points), strict=True)
+                ax_knob.plot(xs, ys, marker + "-", label=key)
             ax_knob.set_xlabel(knob)
+            ax_knob.legend(fontsize=6)
         else:  # no numeric knob: one point per variant, by name
             ax_knob.plot(range(len(members)), [100 * r["accuracy"] for r in members], marker)
             ax_knob.set_xticks(range(len(members)), [r["variant"] for r in members], rotation=60)

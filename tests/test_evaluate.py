@@ -342,6 +342,9 @@ def test_report_builds_from_fixture_outputs(layout, tiny_splits):
     summary = out.summary.read_text()
     assert "## Leaderboard" in summary and "figures/pareto.png" in summary
     assert "orphan.npz" in summary and "search/pso" in summary
+    matrices = json.loads(out.confusion.read_text())
+    assert set(matrices) == {r["name"] for r in rows}
+    assert sum(map(sum, matrices["train"])) == len(tiny_splits.test.y)
     classes = list(csv.DictReader(open(out.per_class)))
     assert len(classes) == 5 and len(classes[0]) == 1 + tiny_splits.n_classes
 
@@ -461,6 +464,21 @@ def test_training_and_search_never_read_the_test_split(sealed):
     trials = runner.run(algorithm, objective, budget=2, progress=False)
     assert len(trials) == 2 and all(t.ok for t in trials), [t.error for t in trials]
     assert runner.best_trial(trials) is not None
+
+
+def test_nas_children_never_read_the_test_split(sealed):
+    import numpy as np
+
+    from leanml.nas.objective import nas_objective
+    from leanml.nas.space import ArchSpace
+    from leanml.params import NasSpace
+
+    space = ArchSpace(NasSpace(max_layers=2), image_input=True)
+    objective = nas_objective(space, sealed, Fit(epochs=1, early_stopping_patience=0))
+    rng = np.random.default_rng(0)
+    for seed in range(2):
+        out = objective(space.sample(rng), seed)
+        assert out["status"] == "ok" and 0 <= out["val_accuracy"] <= 1
 
 
 def test_compression_never_reads_the_test_split(sealed, tiny_splits, tmp_path):

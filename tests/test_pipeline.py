@@ -262,12 +262,14 @@ def test_evaluate_stage(project):
     `dvc metrics show`, and its files and leaderboard table are on the parent MLflow run."""
     import csv
 
-    out = _sh(project, "dvc", "repro", "-f", "-s", "evaluate")
+    _sh(project, "dvc", "repro", "evaluate")  # upstream too when this test runs alone
+    out = _sh(project, "dvc", "repro", "-f", "-s", "evaluate")  # a fresh run to inspect
     assert "Running stage 'evaluate'" in out
     reports = project / "reports/evaluate"
     rows = list(csv.DictReader((reports / "leaderboard.csv").open()))
     by = {r["name"]: r for r in rows}
     assert "train" in by and {f"search/{a}" for a in ("ga", "pso", "bayes", "random")} <= set(by)
+    assert {f"nas/{strategy}" for strategy in ("rl", "meta", "random")} <= set(by)
     n_test = json.loads((project / "reports/prepare/metrics.json").read_text())["n_test"]
     for method in COMPRESS:
         results = project / "reports/compress" / method / "results.csv"
@@ -280,7 +282,8 @@ def test_evaluate_stage(project):
     assert metrics["candidates"] == len(rows)
     assert metrics["baseline.accuracy"] == float(by["train"]["accuracy"])
     assert metrics["smallest_within_pp.compression_ratio"] >= 1.0
-    shown = json.loads(_sh(project, "dvc", "metrics", "show", "--json"))
+    # raw_decode: _sh appends stderr, where DVC notes metrics files of stages not run yet
+    shown, _ = json.JSONDecoder().raw_decode(_sh(project, "dvc", "metrics", "show", "--json"))
     assert "smallest_within_pp.compression_ratio" in json.dumps(shown)
     assert "reports/evaluate/metrics.json" in json.dumps(shown)
     for name in ("summary.md", "pareto.csv", "tables/leaderboard.tex", "figures/pareto.png"):
@@ -297,6 +300,21 @@ def test_evaluate_stage(project):
         "evaluate/leaderboard.json",
         "evaluate/summary.md",
     } <= logged
+
+    # What `make study` reads: an experiment's evaluate metrics from `dvc exp show --json`.
+    from leanml import study
+
+    _sh(project, "git", "add", "-A")
+    _sh(project, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "ev")
+    out = _sh(
+        project, "dvc", "exp", "run", "-n", "ev-within", "-S", "evaluate.within_pp=5", "evaluate"
+    )
+    assert "Running stage 'evaluate'" in out and "Running stage 'train'" not in out
+    shown, _ = json.JSONDecoder().raw_decode(_sh(project, "dvc", "exp", "show", "--json"))
+    records = study.records_from_exp_show(shown, "reports/evaluate/metrics.json", ["ev-within"])
+    assert [(r["name"], r["seed"]) for r in records] == [("ev-within", 42)]
+    assert records[0]["metrics"]["within_pp"] == 5
+    assert any(key.startswith("by_method.search/") for key in records[0]["metrics"])
 
 
 def test_nas_stages(project):
