@@ -77,7 +77,9 @@ def main() -> None:
             score=reward(ncfg.reward),
         )
         log = getattr(algorithm, "log", [])
-        write_json(out.strategy, {"strategy": strategy, "log": log})
+        # the task's meta-features let a later meta-learning run reuse this run's trials
+        features = extra.get("target") or meta_features(splits)
+        write_json(out.strategy, {"strategy": strategy, "target_features": features, "log": log})
         for entry in log:
             if "update" in entry:  # the RL controller, once per update
                 run.log_metrics(

@@ -2,7 +2,7 @@
 
 from leanml import params, paths, stage, tracking
 from leanml.io import write_json
-from leanml.nas.meta import build_metadataset
+from leanml.nas.meta import build_metadataset, earlier_runs
 from leanml.nas.objective import train_child
 from leanml.nas.space import ArchSpace
 
@@ -26,6 +26,13 @@ def main() -> None:
             synthetic=ncfg.meta.synthetic_tasks,
             model_dir=out.dir,
         )
+        # earlier runs the user kept in inputs/nas_runs/<name>/ join the meta-dataset
+        earlier = earlier_runs(paths.load().inputs / "nas_runs", ArchSpace(ncfg.space, True))
+        payload["rows"] += earlier
+        for task in sorted({r["task"] for r in earlier}):
+            best = max(r["score"] for r in earlier if r["task"] == task)
+            features = next(r["features"] for r in earlier if r["task"] == task)
+            payload["tasks"].append({"task": task, "features": features, "best_score": best})
         write_json(out.data, payload)
         metrics = {
             "tasks": len(payload["tasks"]),

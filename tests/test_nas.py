@@ -225,3 +225,30 @@ def test_mnas_reward():
     hw = reward(Reward(target_params=10_000, weight=-0.1))
     assert hw(smaller) > hw(ok)
     assert hw(runner.Trial(2, 3, {}, 0.9, 10_000, 0, 0.0, "ok", False, 0)) == pytest.approx(0.9)
+
+
+def test_earlier_runs_join_the_metadataset(tmp_path):
+    import csv
+    import json
+
+    from leanml.nas.meta import FEATURES, earlier_runs
+
+    space = ArchSpace(NasSpace(), image_input=True)
+    archs = [space.sample(np.random.default_rng(i)) for i in range(3)]
+    run = tmp_path / "old-mnist-run"
+    run.mkdir()
+    with open(run / "trials.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, [*space.names, "val_accuracy", "status", "from_cache"])
+        writer.writeheader()
+        for arch, (acc, status) in zip(
+            archs, [(0.9, "ok"), (0.5, "failed"), (0.8, "ok")], strict=True
+        ):
+            writer.writerow({**arch, "val_accuracy": acc, "status": status, "from_cache": False})
+    features = {f: 1.0 for f in FEATURES}
+    (run / "strategy.json").write_text(json.dumps({"target_features": features}))
+    (tmp_path / "no-info").mkdir()
+    (tmp_path / "no-info" / "trials.csv").write_text("x\n")
+    rows = earlier_runs(tmp_path, space)
+    assert [r["arch"] for r in rows] == [archs[0], archs[2]]  # failed trials are left out
+    assert {r["task"] for r in rows} == {"run:old-mnist-run"}
+    assert rows[0]["features"] == features and rows[0]["score"] == 0.9

@@ -263,6 +263,47 @@ def transfer_weights(model, source_path: str | Path) -> int:
     return copied
 
 
+def earlier_runs(folder: Path, space: ArchSpace) -> list[dict]:
+    """Meta-dataset rows from earlier NAS runs a user kept: `<folder>/<name>/trials.csv` and
+    `strategy.json` copied from `reports/nas/<strategy>/` of any earlier run (any dataset).
+
+    The run's task is described by the meta-features its `strategy.json` recorded; rows whose
+    decisions do not fit `space` (an image space is the widest) are skipped.
+    """
+    import csv
+
+    rows = []
+    for trials in sorted(Path(folder).glob("*/trials.csv")):
+        info = trials.with_name("strategy.json")
+        if not info.is_file():
+            print(f"nas_metadata: skipping {trials}: no strategy.json beside it")
+            continue
+        features = json.loads(info.read_text()).get("target_features")
+        if not features or set(features) != set(FEATURES):
+            print(f"nas_metadata: skipping {trials}: strategy.json has no target_features")
+            continue
+        with open(trials) as handle:
+            for record in csv.DictReader(handle):
+                if record.get("status") != "ok" or record.get("from_cache") == "True":
+                    continue
+                arch = {}
+                for d in space.decisions:
+                    value = next((c for c in d.choices if str(c) == record.get(d.name)), None)
+                    if value is None:
+                        break
+                    arch[d.name] = value
+                else:
+                    rows.append(
+                        {
+                            "task": f"run:{trials.parent.name}",
+                            "features": features,
+                            "arch": space.canonical(arch),
+                            "score": float(record["val_accuracy"]),
+                        }
+                    )
+    return rows
+
+
 def build_metadataset(
     space_for: Callable[[bool], ArchSpace],
     train: Callable,
