@@ -45,6 +45,7 @@ def main() -> None:
             n_archs=cfg.meta.source_architectures,
             synthetic=cfg.meta.synthetic_tasks,
             model_dir=Path(tmp),
+            digits_xy=(splits.train.x, splits.train.y),  # no target val/test image leaks
         )
         meta_file = Path(tmp) / "metadata.json"
         meta_file.write_text(json.dumps(payload))

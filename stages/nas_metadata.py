@@ -1,6 +1,6 @@
 """nas_metadata: build the meta-dataset (source tasks × sampled architectures) for meta NAS."""
 
-from leanml import params, paths, stage, tracking
+from leanml import data, params, paths, stage, tracking
 from leanml.io import write_json
 from leanml.nas.meta import build_metadataset, earlier_runs
 from leanml.nas.objective import train_child
@@ -11,13 +11,21 @@ def main() -> None:
     cfg = params.load()
     out = paths.load().nas_metadata
     base, ncfg = cfg.base, cfg.nas
-    used = {"base": {"seed": base.seed}, "nas": ncfg.model_dump(include={"space", "meta", "fit"})}
+    used = {
+        "base": {"seed": base.seed, "dataset": base.dataset},
+        "nas": ncfg.model_dump(include={"space", "meta", "fit"}),
+    }
     with tracking.stage_run("nas_metadata", base.tracking, used, {"seed": base.seed}) as run:
         fit = ncfg.fit.model_copy(update={"epochs": ncfg.meta.source_epochs})
 
         def train(space, arch, splits, seed):
             return train_child(space, arch, splits, fit, seed)
 
+        # With digits as the target, its digits source tasks come from the train split only.
+        digits_xy = None
+        if base.dataset == "digits":
+            train_split = data.load_prepared(paths.load().prepare).train
+            digits_xy = (train_split.x, train_split.y)
         payload = build_metadataset(
             lambda image: ArchSpace(ncfg.space, image_input=image),
             train,
@@ -25,6 +33,7 @@ def main() -> None:
             n_archs=ncfg.meta.source_architectures,
             synthetic=ncfg.meta.synthetic_tasks,
             model_dir=out.dir,
+            digits_xy=digits_xy,
         )
         # earlier runs the user kept in inputs/nas_runs/<name>/ join the meta-dataset
         earlier = earlier_runs(paths.load().inputs / "nas_runs", ArchSpace(ncfg.space, True))

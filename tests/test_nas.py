@@ -252,3 +252,21 @@ def test_earlier_runs_join_the_metadataset(tmp_path):
     assert [r["arch"] for r in rows] == [archs[0], archs[2]]  # failed trials are left out
     assert {r["task"] for r in rows} == {"run:old-mnist-run"}
     assert rows[0]["features"] == features and rows[0]["score"] == 0.9
+
+
+def test_digits_source_tasks_can_exclude_the_target_holdout(digits_splits):
+    from leanml.nas.meta import source_tasks
+
+    train = digits_splits.train
+    tasks = dict(source_tasks(0, 0, (train.x, train.y)))
+    sources = np.concatenate(
+        [
+            tasks["digits_0to4"].train.x,
+            tasks["digits_0to4"].val.x,
+            tasks["digits_5to9"].train.x,
+            tasks["digits_5to9"].val.x,
+        ]
+    )
+    assert len(sources) == len(train.x)  # exactly the target's train images, nothing else
+    held_out = {digits_splits.test.x[i].tobytes() for i in range(len(digits_splits.test.x))}
+    assert not held_out & {img.tobytes() for img in sources}

@@ -52,8 +52,7 @@ NAS_TINY = {
     "fit": {"epochs": 1, "early_stopping_patience": 0},
     "space": {"max_layers": 2},
     "rl": {"children_per_update": 1},
-    "meta": {"source_architectures": 1, "source_epochs": 1, "synthetic_tasks": 0,
-             "warm_start": 1},
+    "meta": {"source_architectures": 1, "source_epochs": 1, "synthetic_tasks": 0, "warm_start": 1},
 }
 NAS = ["rl", "meta", "random"]
 

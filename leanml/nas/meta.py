@@ -75,19 +75,29 @@ def _tabular(name: str, x: np.ndarray, y: np.ndarray, seed: int) -> tuple[str, S
     return name, Splits(Split(s(x_tr), y_tr), Split(s(x_va), y_va), empty)
 
 
-def source_tasks(seed: int, synthetic: int) -> list[tuple[str, Splits]]:
-    """The bundled source tasks: no network needed. Test splits are empty: never used."""
+def source_tasks(
+    seed: int, synthetic: int, digits_xy: tuple[np.ndarray, np.ndarray] | None = None
+) -> list[tuple[str, Splits]]:
+    """The bundled source tasks: no network needed. Test splits are empty: never used.
+
+    `digits_xy` replaces the bundled digits images: when the target task is digits itself, pass
+    its train split so that no target val/test image reaches the meta-dataset (or, through
+    weight transfer, a child network).
+    """
     from sklearn import datasets
 
-    digits = datasets.load_digits()
-    x_img = digits.images.astype(np.float32)[..., None] / 16.0
+    if digits_xy is None:
+        digits = datasets.load_digits()
+        x_img, y_img = digits.images.astype(np.float32)[..., None] / 16.0, digits.target
+    else:
+        x_img, y_img = digits_xy
     tasks = []
     for lo_class, hi_class in ((0, 5), (5, 10)):
-        mask = (digits.target >= lo_class) & (digits.target < hi_class)
+        mask = (y_img >= lo_class) & (y_img < hi_class)
         name, sp = _tabular(
             f"digits_{lo_class}to{hi_class - 1}",
             x_img[mask].reshape(mask.sum(), -1),
-            digits.target[mask] - lo_class,
+            y_img[mask] - lo_class,
             seed,
         )
         img = (8, 8, 1)
@@ -311,6 +321,7 @@ def build_metadataset(
     n_archs: int,
     synthetic: int,
     model_dir: Path,
+    digits_xy: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict:
     """Train `n_archs` sampled architectures on every source task; keep each task's best model.
 
@@ -321,7 +332,7 @@ def build_metadataset(
 
     rows, models, tasks_out = [], {}, []
     rng = np.random.default_rng(seed)
-    for name, splits in source_tasks(seed, synthetic):
+    for name, splits in source_tasks(seed, synthetic, digits_xy):
         space = space_for(len(splits.input_shape) == 3)
         features = meta_features(splits)
         best = None
