@@ -7,7 +7,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export TF_CPP_MIN_LOG_LEVEL := 2
 export TF_ENABLE_ONEDNN_OPTS := 0
 
-.PHONY: install run test test-fast lint ui bench clean study
+.PHONY: install run test test-fast lint ui bench bench-search bench-nas bench-compress clean study
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,17 @@ study: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/foundation.py
+
+# The slower family benchmarks (figures in bench/README.md); they need `dvc repro prepare` (and
+# `train` for compress) first.
+bench-search: $(STAMP)
+	$(BIN)/python bench/search.py --budget 30 --seeds 3 --epochs 4
+
+bench-nas: $(STAMP)
+	$(BIN)/python bench/nas.py --budget 12 --seeds 3 --epochs 4
+
+bench-compress: $(STAMP)
+	$(BIN)/python bench/compress.py mlp cnn
 
 clean:
 	rm -rf data models reports mlflow.db mlartifacts
