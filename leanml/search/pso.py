@@ -9,32 +9,43 @@ PySwarms draws from NumPy's global RNG, so that stream is kept separate from eve
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
 from leanml.search.base import Algorithm
 from leanml.search.space import Config
 
+LOGGING_CONFIG = Path(__file__).with_name("pyswarms_logging.yaml")
+
 
 class PSOSearch(Algorithm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        import pyswarms as ps
-
         cfg = self.cfg.pso
         d = len(self.space)
         bounds = (np.zeros(d), np.ones(d))
         options = {"c1": cfg.c1, "c2": cfg.c2, "w": cfg.w}
-        saved = np.random.get_state()
+        saved, saved_log_cfg = np.random.get_state(), os.environ.get("LOG_CFG")
         np.random.seed(self.seed)
-        if cfg.topology == "ring":
-            options.update({"k": cfg.neighbours, "p": cfg.p})
-            self.opt = ps.single.LocalBestPSO(cfg.particles, d, options, bounds=bounds)
-            self._gbest_kwargs = {"p": cfg.p, "k": cfg.neighbours}
-        else:
-            self.opt = ps.single.GlobalBestPSO(cfg.particles, d, options, bounds=bounds)
-            self._gbest_kwargs = {}
+        os.environ["LOG_CFG"] = str(LOGGING_CONFIG)
+        try:
+            import pyswarms as ps  # its import builds a reporter too
+
+            if cfg.topology == "ring":
+                options.update({"k": cfg.neighbours, "p": cfg.p})
+                self.opt = ps.single.LocalBestPSO(cfg.particles, d, options, bounds=bounds)
+                self._gbest_kwargs = {"p": cfg.p, "k": cfg.neighbours}
+            else:
+                self.opt = ps.single.GlobalBestPSO(cfg.particles, d, options, bounds=bounds)
+                self._gbest_kwargs = {}
+        finally:
+            if saved_log_cfg is None:
+                os.environ.pop("LOG_CFG", None)
+            else:
+                os.environ["LOG_CFG"] = saved_log_cfg
         self._state = np.random.get_state()
         np.random.set_state(saved)
         swarm = self.opt.swarm
