@@ -444,9 +444,7 @@ class Lowrank(Section):
                 ok = 0 < value <= 1
             if not ok:
                 allowed = (
-                    "an integer rank ≥ 1"
-                    if self.criterion == "rank"
-                    else "a number > 0 and ≤ 1"
+                    "an integer rank ≥ 1" if self.criterion == "rank" else "a number > 0 and ≤ 1"
                 )
                 raise KeyError_(
                     f"values[{i}]",
@@ -498,8 +496,16 @@ class NasSpace(Section):
 
     @model_validator(mode="after")
     def _distinct(self) -> NasSpace:
-        for name in ("kinds", "units", "filters", "kernel_sizes", "activations", "dropouts",
-                     "batch_norm", "skip"):
+        for name in (
+            "kinds",
+            "units",
+            "filters",
+            "kernel_sizes",
+            "activations",
+            "dropouts",
+            "batch_norm",
+            "skip",
+        ):
             values = getattr(self, name)
             if len(set(values)) != len(values):
                 raise KeyError_(name, f"must not repeat a choice, got {values!r}")

@@ -80,27 +80,95 @@ def test_empty_mapping_gives_defaults():
         ({"train": "fast"}, "train: must be a mapping of keys, got 'fast'"),
         ({"search": {"budget": 0}}, "search.budget: must be an integer ≥ 1, got 0"),
         ({"search": {"space": {}}}, "search.space: must declare at least one dimension"),
-        ({"search": {"space": {"width": {"type": "int", "low": 1, "high": 4}}}}, "search.space.width: unknown dimension; searchable names are hidden_units"),
-        ({"search": {"space": {"hidden_units": {"type": "int", "low": 64, "high": 8}}}}, "search.space.hidden_units.low: must be < high (8), got 64"),
-        ({"search": {"space": {"learning_rate": {"type": "real", "low": 0, "high": 0.1, "log": True}}}}, "search.space.learning_rate.low: must be > 0 on a log scale, got 0"),
-        ({"search": {"space": {"activation": {"type": "categorical", "choices": []}}}}, "search.space.activation.choices: must be a non-empty list, got []"),
-        ({"search": {"space": {"optimizer": {"type": "categorical", "choices": ["adam", "lion"]}}}}, "search.space.optimizer.choices[1]: 'lion' is not a valid optimizer"),
-        ({"search": {"space": {"dropout": {"type": "real", "low": 0, "high": 1.5}}}}, "search.space.dropout.high: 1.5 is not a valid dropout"),
-        ({"search": {"space": {"n_layers": {"type": "int", "low": 1.5, "high": 3}}}}, "search.space.n_layers.low: must be an integer for an int dimension, got 1.5"),
-        ({"search": {"space": {"dropout": {"type": "gaussian"}}}}, "search.space.dropout.type: must be one of 'int', 'real', 'categorical', got 'gaussian'"),
-        ({"search": {"ga": {"population": 50}}}, "search.ga.population: must be ≤ search.budget (10), got 50"),
-        ({"search": {"pso": {"topology": "pyramid"}}}, "search.pso.topology: 'pyramid' is not supported"),
-        ({"search": {"pso": {"topology": "star"}}}, "search.pso.topology: must be one of 'global', 'ring', got 'star'"),
-        ({"search": {"bayes": {"acquisition": "UCB"}}}, "search.bayes.acquisition: must be one of 'EI', 'PI', 'LCB', 'gp_hedge', got 'UCB'"),
-        ({"search": {"objective": {"kind": "size"}}}, "search.objective.kind: must be one of 'accuracy', 'tradeoff', 'pareto', got 'size'"),
+        (
+            {"search": {"space": {"width": {"type": "int", "low": 1, "high": 4}}}},
+            "search.space.width: unknown dimension; searchable names are hidden_units",
+        ),
+        (
+            {"search": {"space": {"hidden_units": {"type": "int", "low": 64, "high": 8}}}},
+            "search.space.hidden_units.low: must be < high (8), got 64",
+        ),
+        (
+            {
+                "search": {
+                    "space": {"learning_rate": {"type": "real", "low": 0, "high": 0.1, "log": True}}
+                }
+            },
+            "search.space.learning_rate.low: must be > 0 on a log scale, got 0",
+        ),
+        (
+            {"search": {"space": {"activation": {"type": "categorical", "choices": []}}}},
+            "search.space.activation.choices: must be a non-empty list, got []",
+        ),
+        (
+            {
+                "search": {
+                    "space": {"optimizer": {"type": "categorical", "choices": ["adam", "lion"]}}
+                }
+            },
+            "search.space.optimizer.choices[1]: 'lion' is not a valid optimizer",
+        ),
+        (
+            {"search": {"space": {"dropout": {"type": "real", "low": 0, "high": 1.5}}}},
+            "search.space.dropout.high: 1.5 is not a valid dropout",
+        ),
+        (
+            {"search": {"space": {"n_layers": {"type": "int", "low": 1.5, "high": 3}}}},
+            "search.space.n_layers.low: must be an integer for an int dimension, got 1.5",
+        ),
+        (
+            {"search": {"space": {"dropout": {"type": "gaussian"}}}},
+            "search.space.dropout.type: must be one of 'int', 'real', 'categorical', got 'gaussian'",
+        ),
+        (
+            {"search": {"ga": {"population": 50}}},
+            "search.ga.population: must be ≤ search.budget (10), got 50",
+        ),
+        (
+            {"search": {"pso": {"topology": "pyramid"}}},
+            "search.pso.topology: 'pyramid' is not supported",
+        ),
+        (
+            {"search": {"pso": {"topology": "star"}}},
+            "search.pso.topology: must be one of 'global', 'ring', got 'star'",
+        ),
+        (
+            {"search": {"bayes": {"acquisition": "UCB"}}},
+            "search.bayes.acquisition: must be one of 'EI', 'PI', 'LCB', 'gp_hedge', got 'UCB'",
+        ),
+        (
+            {"search": {"objective": {"kind": "size"}}},
+            "search.objective.kind: must be one of 'accuracy', 'tradeoff', 'pareto', got 'size'",
+        ),
         ({"nas": {"budget": 0}}, "nas.budget: must be an integer ≥ 1, got 0"),
-        ({"nas": {"space": {"max_layers": 0}}}, "nas.space.max_layers: must be an integer ≥ 1 and ≤ 8, got 0"),
-        ({"nas": {"space": {"units": []}}}, "nas.space.units: must be a non-empty list of integers ≥ 1, got []"),
-        ({"nas": {"space": {"kinds": ["dense", "lstm"]}}}, "nas.space.kinds[1]: must be a non-empty list of 'dense' / 'conv', got 'lstm'"),
-        ({"nas": {"space": {"filters": [8, 8]}}}, "nas.space.filters: must not repeat a choice, got [8, 8]"),
-        ({"nas": {"reward": {"target_params": 0}}}, "nas.reward.target_params: must be null (reward = val accuracy) or an integer > 0, got 0"),
-        ({"nas": {"rl": {"controller": "gru"}}}, "nas.rl.controller: must be one of 'lstm', 'independent', got 'gru'"),
-        ({"nas": {"rl": {"children_per_update": 20}}}, "nas.rl.children_per_update: must be ≤ nas.budget (10), got 20"),
+        (
+            {"nas": {"space": {"max_layers": 0}}},
+            "nas.space.max_layers: must be an integer ≥ 1 and ≤ 8, got 0",
+        ),
+        (
+            {"nas": {"space": {"units": []}}},
+            "nas.space.units: must be a non-empty list of integers ≥ 1, got []",
+        ),
+        (
+            {"nas": {"space": {"kinds": ["dense", "lstm"]}}},
+            "nas.space.kinds[1]: must be a non-empty list of 'dense' / 'conv', got 'lstm'",
+        ),
+        (
+            {"nas": {"space": {"filters": [8, 8]}}},
+            "nas.space.filters: must not repeat a choice, got [8, 8]",
+        ),
+        (
+            {"nas": {"reward": {"target_params": 0}}},
+            "nas.reward.target_params: must be null (reward = val accuracy) or an integer > 0, got 0",
+        ),
+        (
+            {"nas": {"rl": {"controller": "gru"}}},
+            "nas.rl.controller: must be one of 'lstm', 'independent', got 'gru'",
+        ),
+        (
+            {"nas": {"rl": {"children_per_update": 20}}},
+            "nas.rl.children_per_update: must be ≤ nas.budget (10), got 20",
+        ),
         (
             {"compress": {"prune": {"sparsities": [0.5, 1.0]}}},
             "compress.prune.sparsities[1]: must be a list of numbers ≥ 0 and < 1, got 1.0",
