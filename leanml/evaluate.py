@@ -25,7 +25,6 @@ import importlib
 import importlib.util
 import json
 import math
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -310,32 +309,7 @@ def tflite_stats(content: bytes) -> dict[str, int]:
     return {"params": params, "nonzero_params": nonzero, "flops": int(flops)}
 
 
-def time_calls(
-    call, sample: np.ndarray, *, warmup: int, runs: int, batch_size: int
-) -> dict[str, float]:
-    """`measure.latency`'s protocol for any callable: batch-1 p50/p95 after warm-up, throughput."""
-    one = sample[:1]
-    for _ in range(warmup):
-        call(one)
-    timings = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        call(one)
-        timings.append(time.perf_counter() - start)
-    batch = np.concatenate([sample] * math.ceil(batch_size / len(sample)))[:batch_size]
-    for _ in range(max(1, warmup // 5)):
-        call(batch)
-    batch_runs = max(3, runs // 20)
-    start = time.perf_counter()
-    for _ in range(batch_runs):
-        call(batch)
-    elapsed = time.perf_counter() - start
-    ms = np.asarray(timings) * 1000
-    return {
-        "latency_ms_p50": float(np.percentile(ms, 50)),
-        "latency_ms_p95": float(np.percentile(ms, 95)),
-        "throughput_per_s": float(batch_size * batch_runs / elapsed),
-    }
+time_calls = measure.time_calls  # one latency protocol for Keras, TFLite and anything else
 
 
 # --- scores --------------------------------------------------------------------------------

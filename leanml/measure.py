@@ -75,6 +75,35 @@ def flops(model: keras.Model) -> int:
     return int(total)
 
 
+def time_calls(
+    call, sample: np.ndarray, *, warmup: int = 10, runs: int = 100, batch_size: int = 256
+) -> dict[str, float]:
+    """The latency protocol for any callable: batch-1 p50/p95 (ms) after warm-up, and batch
+    throughput (samples/s). `call` must return only when its result is ready."""
+    one = sample[:1]
+    for _ in range(warmup):
+        call(one)
+    timings = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call(one)
+        timings.append(time.perf_counter() - start)
+    batch = np.concatenate([sample] * math.ceil(batch_size / len(sample)))[:batch_size]
+    for _ in range(max(1, warmup // 5)):
+        call(batch)
+    batch_runs = max(3, runs // 20)
+    start = time.perf_counter()
+    for _ in range(batch_runs):
+        call(batch)
+    elapsed = time.perf_counter() - start
+    ms = np.asarray(timings) * 1000
+    return {
+        "latency_ms_p50": float(np.percentile(ms, 50)),
+        "latency_ms_p95": float(np.percentile(ms, 95)),
+        "throughput_per_s": float(batch_size * batch_runs / elapsed),
+    }
+
+
 def latency(
     model: keras.Model,
     sample: np.ndarray,
@@ -83,33 +112,17 @@ def latency(
     runs: int = 100,
     batch_size: int = 256,
 ) -> dict[str, float]:
-    """Batch-1 latency p50/p95 (ms) after warm-up, and batch throughput (samples/s)."""
+    """`time_calls` on a Keras model through a compiled `tf.function` (eager overhead excluded)."""
     import tensorflow as tf
 
-    call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    one = tf.constant(sample[:1])
-    for _ in range(warmup):
-        call(one)
-    timings = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        call(one).numpy()
-        timings.append(time.perf_counter() - start)
-    reps = math.ceil(batch_size / len(sample))
-    batch = tf.constant(np.concatenate([sample] * reps)[:batch_size])
-    for _ in range(max(1, warmup // 5)):
-        call(batch)
-    batch_runs = max(3, runs // 20)
-    start = time.perf_counter()
-    for _ in range(batch_runs):
-        call(batch).numpy()
-    elapsed = time.perf_counter() - start
-    ms = np.asarray(timings) * 1000
-    return {
-        "latency_ms_p50": float(np.percentile(ms, 50)),
-        "latency_ms_p95": float(np.percentile(ms, 95)),
-        "throughput_per_s": float(batch_size * batch_runs / elapsed),
-    }
+    fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    return time_calls(
+        lambda x: fn(tf.constant(x)).numpy(),
+        sample,
+        warmup=warmup,
+        runs=runs,
+        batch_size=batch_size,
+    )
 
 
 def measure(model: keras.Model, path: str | Path, sample: np.ndarray, cfg) -> dict:

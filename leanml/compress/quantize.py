@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import math
 import os
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -121,28 +119,9 @@ class TFLiteRunner:
         self, sample: np.ndarray, *, warmup: int, runs: int, batch_size: int
     ) -> dict[str, float]:
         """Same protocol as `measure.latency`: batch-1 p50/p95 after warm-up, batch throughput."""
-        one = sample[:1]
-        for _ in range(warmup):
-            self(one)
-        timings = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            self(one)
-            timings.append(time.perf_counter() - start)
-        batch = np.concatenate([sample] * math.ceil(batch_size / len(sample)))[:batch_size]
-        for _ in range(max(1, warmup // 5)):
-            self(batch)
-        batch_runs = max(3, runs // 20)
-        start = time.perf_counter()
-        for _ in range(batch_runs):
-            self(batch)
-        elapsed = time.perf_counter() - start
-        ms = np.asarray(timings) * 1000
-        return {
-            "latency_ms_p50": float(np.percentile(ms, 50)),
-            "latency_ms_p95": float(np.percentile(ms, 95)),
-            "throughput_per_s": float(batch_size * batch_runs / elapsed),
-        }
+        from leanml.measure import time_calls
+
+        return time_calls(self, sample, warmup=warmup, runs=runs, batch_size=batch_size)
 
 
 # --- uniform k-bit PTQ -----------------------------------------------------------------------
