@@ -1,13 +1,12 @@
 """End to end: `dvc repro` and `dvc exp run` in a temporary copy of the project, real MLflow."""
 
 import json
-import shutil
 import subprocess
 
 import pytest
 import yaml
 
-from tests.conftest import ROOT, project_env
+from tests.conftest import copy_project, project_env
 
 pytestmark = pytest.mark.slow
 
@@ -72,14 +71,7 @@ def _sh(cwd, *cmd, timeout=600):
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("project")
-    for name in COPY:
-        src, dst = ROOT / name, root / name
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(src, dst)
+    root = copy_project(tmp_path_factory.mktemp("project"), COPY)
     cfg = yaml.safe_load((root / "params.yaml").read_text())
     cfg["train"]["epochs"] = 2
     cfg["train"]["model"]["mlp"]["hidden_units"] = [32]
