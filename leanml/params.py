@@ -284,6 +284,12 @@ class Bayes(Section):
     )
     initial_points: int = Int(4, ge=1)
     acq_points: int = Int(10000, ge=10)
+    batch: int = Field(
+        1,
+        strict=True,
+        ge=1,
+        description="an integer ≥ 1 (points per ask; > 1 uses constant-liar, for parallel workers)",
+    )
 
 
 class RandomSearch(Section):
@@ -602,6 +608,45 @@ class Evaluate(Section):
         return self
 
 
+class Execution(Section):
+    """Where search and NAS trials run. Results depend on the params, never on the workers."""
+
+    backend: Literal["serial", "dask"] = Choice("serial", ("serial", "dask"))
+    workers: int = Int(2, ge=1)
+    address: str | None = Field(
+        None,
+        description="null (start a local Dask cluster) or a scheduler address like "
+        "'tcp://10.0.0.5:8786'",
+    )
+    trial_timeout: float | None = Field(
+        None,
+        gt=0,
+        strict=True,
+        description="null (no limit) or seconds > 0 a trial may train before it is stopped "
+        "and recorded as failed",
+    )
+
+    @model_validator(mode="after")
+    def _address(self) -> Execution:
+        if self.address is None:
+            return self
+        if self.backend != "dask":
+            raise KeyError_(
+                "address",
+                f"is only used with execution.backend 'dask' (backend is {self.backend!r}); "
+                "set backend: dask or address: null",
+            )
+        scheme, _, rest = self.address.partition("://")
+        host, _, port = rest.rpartition(":")
+        if scheme not in ("tcp", "tls", "ucx", "ws", "wss") or not host or not port.isdigit():
+            raise KeyError_(
+                "address",
+                "must be a Dask scheduler address like 'tcp://host:8786' "
+                f"(scheme tcp, tls, ucx, ws or wss), got {self.address!r}",
+            )
+        return self
+
+
 class Params(Section):
     """The whole params.yaml."""
 
@@ -612,6 +657,7 @@ class Params(Section):
     nas: Nas = Nas()
     compress: Compress = Compress()
     evaluate: Evaluate = Evaluate()
+    execution: Execution = Execution()
 
 
 def _field_at(model: type[BaseModel], loc: tuple) -> tuple[str, FieldInfo | None, Any]:
