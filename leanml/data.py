@@ -234,13 +234,14 @@ def card(splits: Splits, dataset: str, seed: int) -> dict:
 
 def save(splits: Splits, paths, card_data: dict) -> None:
     """Write the three splits and the card atomically."""
-    from leanml.io import atomic_write_bytes, write_json
+    from leanml.io import atomic_write_bytes, reproducible_zip, write_json
 
     for name in ("train", "val", "test"):
         part = getattr(splits, name)
         buffer = io.BytesIO()
         np.savez(buffer, x=part.x, y=part.y)
-        atomic_write_bytes(getattr(paths, name), buffer.getvalue())
+        # np.savez stamps each entry with the current time: fixed, so the bytes are reproducible
+        atomic_write_bytes(getattr(paths, name), reproducible_zip(buffer.getvalue()))
     write_json(paths.card, card_data)
 
 

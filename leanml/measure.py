@@ -8,6 +8,7 @@ Latency is measured on the CPU after warm-up, one call at a time, and reported a
 from __future__ import annotations
 
 import gzip
+import json
 import math
 import time
 from pathlib import Path
@@ -15,19 +16,33 @@ from pathlib import Path
 import keras
 import numpy as np
 
+# What a reproducible .keras file says in metadata.json instead of the moment it was saved.
+FIXED_DATE_SAVED = "1980-01-01@00:00:00"
+
+
+def _fixed_date(name: str, content: bytes) -> bytes:
+    if name != "metadata.json":
+        return content
+    metadata = json.loads(content)
+    metadata["date_saved"] = FIXED_DATE_SAVED  # kept: KerasFileEditor reads the key
+    return json.dumps(metadata).encode()
+
 
 def save_model(model: keras.Model, target: str | Path) -> Path:
     """Save an inference copy of `model` (weights + architecture, no optimizer state) atomically.
 
     Keras 3 stores a compiled model's optimizer slots too, which would inflate the size we report.
+    The file is byte-for-byte the same for the same weights: Keras's save date and the zip
+    entries' timestamps are replaced by fixed ones (`io.reproducible_zip`).
     """
-    from leanml.io import atomic_path
+    from leanml.io import atomic_path, reproducible_zip
 
     # Rebuilt from config, not clone_model: Keras 3.15 clones carry the compile state along.
     clone = model.__class__.from_config(model.get_config())
     clone.set_weights(model.get_weights())
     with atomic_path(target, suffix=".keras") as tmp:
         clone.save(tmp)
+        tmp.write_bytes(reproducible_zip(tmp.read_bytes(), _fixed_date))
     return Path(target)
 
 

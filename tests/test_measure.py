@@ -45,6 +45,41 @@ def test_saved_file_is_real_and_has_no_optimizer_state(tmp_path, tiny_splits):
     )
 
 
+def test_saved_file_is_byte_identical_for_identical_weights(tmp_path, tiny_splits):
+    """No clock in the bytes: not Keras's save date, not the zip entries' timestamps."""
+    import json
+    import zipfile
+
+    from leanml.io import ZIP_EPOCH
+
+    model = models.build(ModelSpec(mlp=MLP(hidden_units=[8])), tiny_splits.input_shape, 10)
+    first = measure.save_model(model, tmp_path / "a.keras")
+    second = measure.save_model(model, tmp_path / "b.keras")
+    assert first.read_bytes() == second.read_bytes()
+    with zipfile.ZipFile(first) as archive:
+        assert {i.date_time for i in archive.infolist()} == {ZIP_EPOCH}
+        metadata = json.loads(archive.read("metadata.json"))
+    assert metadata["date_saved"] == measure.FIXED_DATE_SAVED and metadata["keras_version"]
+    loaded = keras.models.load_model(first, safe_mode=True)
+    x = tiny_splits.val.x
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    # a loaded model saved again is the same file too
+    assert measure.save_model(loaded, tmp_path / "c.keras").read_bytes() == first.read_bytes()
+
+
+def test_prepared_data_files_are_byte_identical(tmp_path, tiny_splits):
+    from leanml import data, paths
+
+    for name in ("a", "b"):
+        out = paths.load(tmp_path / name).prepare
+        data.save(tiny_splits, out, data.card(tiny_splits, "digits", 0))
+    for split in ("train.npz", "val.npz", "test.npz"):
+        a, b = (tmp_path / n / "data/prepared" / split for n in ("a", "b"))
+        assert a.read_bytes() == b.read_bytes()
+    again = data.load_prepared(paths.load(tmp_path / "a").prepare)
+    np.testing.assert_array_equal(again.train.x, tiny_splits.train.x)
+
+
 def test_latency_percentiles(tiny_splits):
     model = models.build(ModelSpec(), tiny_splits.input_shape, 10)
     numbers = measure.latency(model, tiny_splits.val.x[:8], warmup=2, runs=20, batch_size=32)
