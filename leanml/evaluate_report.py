@@ -10,7 +10,7 @@ from typing import Any
 
 from leanml import figures, tables
 from leanml.evaluate import Candidate, Discovery
-from leanml.io import atomic_write_bytes, write_csv, write_json
+from leanml.io import atomic_write_bytes, write_csv, write_json, write_metrics
 from leanml.leaderboard import (
     COLUMNS,
     PARETO_COLUMNS,
@@ -78,6 +78,8 @@ class Outputs:
     summary: Path
     figures: Path
     tables: Path
+    # the wall-clock headline values (latency, the latency front); None: all in metrics
+    timings: Path | None = None
     written: list[Path] = field(default_factory=list)
 
 
@@ -151,7 +153,11 @@ def write_all(
     matrices = {c.name: s["confusion"] for c, s in scored}
     write_json(out.confusion, {name: matrices[name] for name in (r["name"] for r in rows)})
     metrics = headline(rows, within_pp)
-    write_json(out.metrics, metrics)
+    if out.timings is None:
+        write_json(out.metrics, metrics)
+    else:
+        write_metrics(out.metrics, out.timings, metrics)
+        out.written.append(out.timings)
     out.written += [out.leaderboard, out.pareto, out.per_class, out.confusion, out.metrics]
 
     # figures
@@ -346,6 +352,7 @@ def outputs(paths) -> Outputs:
         summary=paths.summary,
         figures=paths.figures,
         tables=paths.tables,
+        timings=paths.timings,
     )
 
 

@@ -59,7 +59,10 @@ def non_dominated(points: Sequence[tuple[float, float]]) -> list[bool]:
 
 
 def _sort_key(row: dict) -> tuple:
-    return (-row["accuracy"], row["size_bytes"], row["latency_ms_p50"], row["name"])
+    # Ties are broken by FLOPs, not latency: a wall-clock tie-break would let the ranking (and
+    # the best-of names in metrics.json) change between two identical runs.
+    flops = row.get("flops")
+    return (-row["accuracy"], row["size_bytes"], math.inf if flops is None else flops, row["name"])
 
 
 def baseline_row(rows: Sequence[dict]) -> dict | None:
@@ -71,7 +74,7 @@ def baseline_row(rows: Sequence[dict]) -> dict | None:
 
 
 def build(scored: Sequence[tuple[Candidate, dict[str, Any]]], size: str) -> list[dict[str, Any]]:
-    """One row per scored candidate, ranked by test accuracy (then smaller, then faster)."""
+    """One row per scored candidate, ranked by test accuracy (then smaller, then fewer FLOPs)."""
     if not scored:
         raise LeanmlError(
             "evaluate: no candidate model could be scored; run the stages that write models/ "

@@ -1,7 +1,8 @@
 """Multi-seed studies: run the pipeline once per seed as DVC experiments, then aggregate.
 
 Every experiment's `reports/evaluate/metrics.json` holds the best candidate of each method
-(`by_method.<family>/<method>.<metric>`), of each family and the headline numbers. Across seeds
+(`by_method.<family>/<method>.<metric>`), of each family and the headline numbers; their
+latencies are in `reports/evaluate/timings.json` beside it (both are read). Across seeds
 this module reports mean ± std per method and metric, and a paired Wilcoxon signed-rank test
 (seeds are the pairs) between the methods of the families that compete on one budget (search
 algorithms, NAS strategies), with a Holm correction within each family and metric.
@@ -80,14 +81,17 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def records_from_exp_show(
-    shown: Any, metrics_file: str, names: Iterable[str] | None = None
+    shown: Any, metrics_file: str | Sequence[str], names: Iterable[str] | None = None
 ) -> list[dict[str, Any]]:
     """(name, seed, metrics) of every experiment in `dvc exp show --json` output.
 
     Walks the JSON for entries with a `name` and `data.metrics` (the layout of DVC 3), so that
     nesting changes between DVC versions do not matter. `names` restricts to those experiments.
+    Several `metrics_file`s (e.g. metrics.json and timings.json) are merged; the first one must
+    be present for an experiment to count.
     """
     wanted = set(names) if names is not None else None
+    files = [metrics_file] if isinstance(metrics_file, str) else list(metrics_file)
     found: dict[str, dict[str, Any]] = {}
 
     def walk(node: Any) -> None:
@@ -100,7 +104,11 @@ def records_from_exp_show(
         data = node.get("data")
         name = node.get("name")
         if isinstance(data, dict) and name and node.get("rev") != "workspace":
-            metrics = (data.get("metrics") or {}).get(metrics_file, {}).get("data")
+            shown_files = data.get("metrics") or {}
+            metrics = (shown_files.get(files[0]) or {}).get("data")
+            if metrics:
+                for extra in files[1:]:
+                    metrics = {**metrics, **((shown_files.get(extra) or {}).get("data") or {})}
             params = (data.get("params") or {}).get("params.yaml", {}).get("data") or {}
             if metrics and (wanted is None or name in wanted):
                 seed = (params.get("base") or {}).get("seed")

@@ -7,7 +7,7 @@ import sys
 from leanml import compress, data, models, params, paths, stage, tracking
 from leanml.compress import run as sweep
 from leanml.errors import LeanmlError
-from leanml.io import write_csv, write_json
+from leanml.io import write_csv, write_metrics
 
 
 def main() -> None:
@@ -44,9 +44,9 @@ def main() -> None:
                 file=sys.stderr,
             )
         write_csv(out.results, rows, sweep.columns(method))
-        write_json(out.metrics, sweep.flat_metrics(ref, rows))
+        write_metrics(out.metrics, out.timings, sweep.flat_metrics(ref, rows))
         sweep.plot(method, rows, ref, out.figure)
-        for path in (out.results, out.metrics, out.figure):
+        for path in (out.results, out.metrics, out.timings, out.figure):
             run.log_artifact(path)
         best = max(rows, key=lambda r: (r["test_accuracy"], r["compression_ratio"]))
         run.log_metrics({"variants": len(rows), "best_test_accuracy": best["test_accuracy"]})

@@ -32,7 +32,10 @@ def main() -> None:
     root = all_paths.evaluate.models.parent
     out_dir = all_paths.study.dir
     manifest = out_dir / "experiments.json"
-    metrics_file = str(all_paths.evaluate.metrics.relative_to(root))
+    metrics_files = [
+        str(all_paths.evaluate.metrics.relative_to(root)),
+        str(all_paths.evaluate.timings.relative_to(root)),  # the latencies
+    ]
 
     if args.aggregate_only:
         if not manifest.is_file():
@@ -52,7 +55,7 @@ def main() -> None:
     )
     if shown.returncode != 0:
         raise LeanmlError(f"study: `dvc exp show --json` failed: {shown.stderr.strip()}")
-    records = study.records_from_exp_show(json.loads(shown.stdout), metrics_file, names)
+    records = study.records_from_exp_show(json.loads(shown.stdout), metrics_files, names)
     missing = sorted(set(names) - {r["name"] for r in records})
     if missing:
         print(f"study: no evaluate metrics for {', '.join(missing)} (failed?)")

@@ -1,7 +1,7 @@
 """train: fit the baseline model from params, measure it, write models/train/ and reports/train/."""
 
 from leanml import data, measure, params, paths, stage, tracking
-from leanml.io import read_json, write_csv, write_json
+from leanml.io import read_json, write_csv, write_metrics
 from leanml.report import plot_history
 from leanml.train import evaluate, train_and_score
 
@@ -28,7 +28,7 @@ def main() -> None:
             "test_loss": test["loss"],
             **measure.measure(result.model, out.model, splits.val.x[:64], base.measure),
         }
-        write_json(out.metrics, metrics)
+        write_metrics(out.metrics, out.timings, metrics)  # fit seconds, latency: timings
         columns = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
         write_csv(out.history, result.history, columns)
         plot_history(result.history, out.figure, f"baseline {cfg.train.model.kind}")
@@ -40,7 +40,7 @@ def main() -> None:
                 for k, v in metrics.items()
             }
         )
-        for path in (out.metrics, out.history, out.figure, all_paths.prepare.card):
+        for path in (out.metrics, out.timings, out.history, out.figure, all_paths.prepare.card):
             run.log_artifact(path)
         run.log_keras_model(result.model, splits.val.x[:5])
         print(

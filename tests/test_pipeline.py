@@ -125,7 +125,9 @@ def test_repro_then_exp_run(project):
     assert metrics["params"] == 64 * 32 + 32 + 32 * 10 + 10
     assert metrics["file_bytes"] == (project / "models/train/model.keras").stat().st_size
     assert 0.3 < metrics["val_accuracy"] <= 1.0 and 0.3 < metrics["test_accuracy"] <= 1.0
-    assert metrics["latency_ms_p50"] > 0
+    timings = json.loads((project / "reports/train/timings.json").read_text())
+    assert timings["latency_ms_p50"] > 0 and timings["fit_seconds"] > 0
+    assert not {"latency_ms_p50", "fit_seconds"} & set(metrics)  # wall clock: timings only
     history = (project / "reports/train/history.csv").read_text().splitlines()
     assert history[0] == "epoch,loss,accuracy,val_loss,val_accuracy" and len(history) == 3
     assert (project / "reports/train/history.png").read_bytes()[:4] == b"\x89PNG"

@@ -74,6 +74,19 @@ def test_records_from_exp_show_picks_the_named_experiments():
     assert {r["name"] for r in everything} == {*NAMES, "main", "other"}  # never the workspace
 
 
+def test_records_merge_the_timings_file():
+    """Latencies live in timings.json beside metrics.json; a study reads both."""
+    timings_file = "reports/evaluate/timings.json"
+    exp = _exp("t-seed1", 1, _metrics(0.9, 0.8))
+    exp["data"]["metrics"][timings_file] = {"data": {"by_method.search/ga.latency_ms_p50": 0.2}}
+    records = study.records_from_exp_show([exp], [METRICS_FILE, timings_file])
+    assert records[0]["metrics"]["by_method.search/ga.latency_ms_p50"] == 0.2
+    assert records[0]["metrics"]["by_method.search/ga.accuracy"] == 0.9
+    # timings alone do not make an experiment (its metrics.json is what must be there)
+    del exp["data"]["metrics"][METRICS_FILE]
+    assert study.records_from_exp_show([exp], [METRICS_FILE, timings_file]) == []
+
+
 def test_split_key():
     assert study.split_key("by_method.search/ga.accuracy") == ("search", "ga", "accuracy")
     assert study.split_key("by_family.nas.bytes") == ("nas", "(best)", "bytes")

@@ -13,7 +13,7 @@ from typing import Any
 
 from leanml import measure, tracking
 from leanml.errors import LeanmlError
-from leanml.io import write_csv, write_json
+from leanml.io import write_csv, write_json, write_metrics
 from leanml.search import runner
 from leanml.search.base import Algorithm
 from leanml.train import TrainResult
@@ -131,10 +131,10 @@ def execute(
             **best_info(best),
         },
     )
-    write_json(out.metrics, metrics)
+    write_metrics(out.metrics, out.timings, metrics)  # search seconds, latency: timings
 
     run.log_metrics(metrics)
-    for path in (out.trials, out.convergence, out.pareto, out.best, out.metrics):
+    for path in (out.trials, out.convergence, out.pareto, out.best, out.metrics, out.timings):
         run.log_artifact(path)
     run.log_keras_model(result.model, sample[:5], name="best_model")
     if best.proposal in trial_runs:
