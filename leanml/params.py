@@ -6,11 +6,22 @@ given, e.g. ``train.epochs: must be an integer ≥ 1, got -3``.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 
 from leanml.errors import LeanmlError
@@ -49,9 +60,18 @@ def Int(default: int, *, ge: int | None = 1, le: int | None = None) -> Any:
 
 
 def Float(default: float, *, ge=None, gt=None, le=None, lt=None) -> Any:
-    """A number field; integers are accepted."""
+    """A finite number field; integers are accepted."""
     text = "a number " + _bounds(ge=ge, gt=gt, le=le, lt=lt)
-    return Field(default, strict=True, ge=ge, gt=gt, le=le, lt=lt, description=text.strip())
+    return Field(
+        default,
+        strict=True,
+        ge=ge,
+        gt=gt,
+        le=le,
+        lt=lt,
+        allow_inf_nan=False,
+        description=text.strip(),
+    )
 
 
 def Choice(default: str, choices: tuple[str, ...]) -> Any:
@@ -76,7 +96,9 @@ class Section(BaseModel):
 
 class Tracking(Section):
     uri: str | None = Field(
-        None, description="null (project sqlite file / $MLFLOW_TRACKING_URI) or a tracking URI"
+        None,
+        min_length=1,
+        description="null (project sqlite file / $MLFLOW_TRACKING_URI) or a tracking URI",
     )
     experiment: str = Field("leanml", min_length=1, description="a non-empty experiment name")
 
@@ -162,10 +184,10 @@ class Dimension(Section):
     """One search dimension: int (low, high), real (low, high, log) or categorical (choices)."""
 
     type: Literal["int", "real", "categorical"] = Choice("int", ("int", "real", "categorical"))
-    low: int | float | None = Field(None, description="a number (the lower bound)")
-    high: int | float | None = Field(None, description="a number (the upper bound)")
+    low: StrictInt | StrictFloat | None = Field(None, description="a number (the lower bound)")
+    high: StrictInt | StrictFloat | None = Field(None, description="a number (the upper bound)")
     log: bool = Field(False, strict=True, description="true or false")
-    choices: list[str | int | float] | None = Field(
+    choices: list[StrictStr | StrictInt | StrictFloat] | None = Field(
         None, description="a non-empty list of distinct values"
     )
 
@@ -186,6 +208,8 @@ class Dimension(Section):
             value = getattr(self, key)
             if value is None:
                 raise KeyError_(key, f"is required for a {self.type} dimension")
+            if not math.isfinite(value):
+                raise KeyError_(key, f"must be a finite number, got {value!r}")
             if self.type == "int" and float(value) != int(value):
                 raise KeyError_(key, f"must be an integer for an int dimension, got {value!r}")
         if self.low >= self.high:
@@ -434,7 +458,7 @@ class Quantize(Section):
 
 class Lowrank(Section):
     criterion: Literal[RANK_CRITERIA] = Choice("rank_ratio", RANK_CRITERIA)  # type: ignore[valid-type]
-    values: list[float | int] = NumberList(
+    values: list[StrictFloat | StrictInt] = NumberList(
         [0.1, 0.25, 0.5], "rank ratios or energies in (0, 1], or ranks ≥ 1 (per criterion)"
     )
     epochs: int = Int(10, ge=0)
@@ -494,11 +518,11 @@ class NasSpace(Section):
     activations: list[Literal[ACTIVATIONS]] = _choice_list(  # type: ignore[valid-type]
         ["relu", "tanh", "elu"], "activation names"
     )
-    dropouts: list[Annotated[float, Field(ge=0, lt=1)]] = _choice_list(
+    dropouts: list[Annotated[float, Field(strict=True, ge=0, lt=1)]] = _choice_list(
         [0.0, 0.2], "numbers in [0, 1)"
     )
-    batch_norm: list[bool] = _choice_list([False, True], "true/false")
-    skip: list[bool] = _choice_list([False, True], "true/false")
+    batch_norm: list[StrictBool] = _choice_list([False, True], "true/false")
+    skip: list[StrictBool] = _choice_list([False, True], "true/false")
 
     @model_validator(mode="after")
     def _distinct(self) -> NasSpace:
@@ -622,6 +646,7 @@ class Execution(Section):
         None,
         gt=0,
         strict=True,
+        allow_inf_nan=False,
         description="null (no limit) or seconds > 0 a trial may train before it is stopped "
         "and recorded as failed",
     )
@@ -722,15 +747,45 @@ def parse(raw: Any, source: str = "params.yaml") -> Params:
         raise LeanmlError("\n".join(f"{source}: {line}" for line in lines)) from None
 
 
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """yaml.safe_load's loader (the fast C one when built) that refuses duplicate keys."""
+
+
+def _mapping_without_duplicates(loader: _Loader, node: yaml.MappingNode) -> dict:
+    seen = set()
+    for key_node, _ in node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+            key = (key_node.tag, key_node.value)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key_node.value!r} (the last one would silently win)",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
 def load(path: str | Path = "params.yaml") -> Params:
     """Read and validate params.yaml."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        with open(path, encoding="utf-8") as handle:
+            raw = yaml.load(handle, Loader=_Loader)
     except FileNotFoundError:
         raise LeanmlError(f"{path}: file not found (run stages from the project root)") from None
     except yaml.YAMLError as exc:
         raise LeanmlError(f"{path}: not valid YAML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise LeanmlError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise LeanmlError(
+            f"{path}: cannot be read ({exc.strerror or type(exc).__name__})"
+        ) from None
     return parse(raw, source=path.name)
 
 
