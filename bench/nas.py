@@ -17,7 +17,7 @@ from pathlib import Path
 
 from leanml import data, nas, paths
 from leanml.nas.meta import build_metadataset, load_metadataset, meta_features
-from leanml.nas.objective import nas_objective, reward, train_child
+from leanml.nas.objective import nas_objective, reward, train_child, transfer_kwargs
 from leanml.nas.space import ArchSpace
 from leanml.params import Fit, Nas
 from leanml.search import runner
@@ -57,12 +57,10 @@ def main() -> None:
             for name in results:
                 extra = {"rows": rows, "target": target, "models": models} if name == "meta" else {}
                 algo = nas.create(name, space, cfg, seed, **extra)
-                objective = nas_objective(
-                    space, splits, cfg.fit, getattr(algo, "init_source", None)
-                )
                 trials = runner.run(
                     algo,
-                    objective,
+                    nas_objective(space, splits, cfg.fit),
+                    trial_kwargs=transfer_kwargs(algo),
                     budget=cfg.budget,
                     seed=seed,
                     progress=False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import sys
 import time
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
+from leanml import deadline
 from leanml.data import Split, Splits
 from leanml.models import build
 from leanml.params import Fit, ModelSpec
@@ -25,6 +27,12 @@ def seed_everything(seed: int) -> None:
 
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
+    # Keras draws every default layer/initializer seed from Python's *global* `random`, which
+    # other threads of the process draw from too (a Dask worker's event loop, MLflow's async
+    # logging): a race that changed trial results from run to run. Keras gets its own stream.
+    from keras.src.random import seed_generator
+
+    seed_generator.python_random = random.Random(seed)
 
 
 def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
@@ -52,6 +60,14 @@ def evaluate(model: keras.Model, split: Split, batch_size: int = 1024) -> dict[s
         "accuracy": float(np.mean(np.argmax(probs, axis=1) == split.y)),
         "loss": float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0)))),
     }
+
+
+class _TimeLimit(keras.callbacks.Callback):
+    """Stop fitting at the next batch once the trial's deadline (`leanml.deadline`) passes."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        if deadline.expired():
+            self.model.stop_training = True
 
 
 class _Progress(keras.callbacks.Callback):
@@ -102,7 +118,11 @@ def fit_model(
         metrics=["accuracy"],
     )
     progress_cb = _Progress(fit.epochs, label, progress, on_epoch)
-    callbacks: list[keras.callbacks.Callback] = [progress_cb, keras.callbacks.TerminateOnNaN()]
+    callbacks: list[keras.callbacks.Callback] = [
+        progress_cb,
+        keras.callbacks.TerminateOnNaN(),
+        _TimeLimit(),
+    ]
     if fit.early_stopping_patience > 0:
         callbacks.append(
             keras.callbacks.EarlyStopping(
@@ -135,7 +155,8 @@ def train_and_score(
     """Build `spec` for `data`, fit it with `fit` from `seed`, and score it on the val split.
 
     Never reads the test split. `metrics` holds val accuracy/loss, epochs run, fit seconds and
-    `status` ("ok", or "diverged" when the loss became NaN/inf).
+    `status` ("ok"; "diverged" when the loss became NaN/inf; "timeout" when the trial's
+    `leanml.deadline` passed and fitting was stopped early).
     """
     return train_and_score_model(
         lambda: build(spec, data.input_shape, data.n_classes),
@@ -167,6 +188,7 @@ def train_and_score_model(
     val = evaluate(model, data.val)
     diverged = not history or not all(math.isfinite(v) for v in history[-1].values())
     diverged = diverged or not math.isfinite(val["loss"])
+    status = "timeout" if deadline.expired() else "diverged" if diverged else "ok"
     return TrainResult(
         model=model,
         history=history,
@@ -175,6 +197,6 @@ def train_and_score_model(
             "val_loss": val["loss"],
             "epochs_run": len(history),
             "fit_seconds": seconds,
-            "status": "diverged" if diverged else "ok",
+            "status": status,
         },
     )

@@ -7,7 +7,7 @@ from leanml import data, nas, params, paths, stage, tracking
 from leanml.errors import LeanmlError
 from leanml.io import read_json, write_json
 from leanml.nas.meta import load_metadataset, meta_features
-from leanml.nas.objective import nas_objective, reward, train_child
+from leanml.nas.objective import nas_objective, reward, train_child, transfer_kwargs
 from leanml.nas.space import ArchSpace
 from leanml.search.pipeline import execute
 
@@ -18,7 +18,12 @@ def main() -> None:
     all_paths = paths.load()
     base, ncfg = cfg.base, cfg.nas
     shared = ncfg.model_dump(include={"budget", "fit", "space", "reward"})
-    used = {"base": base.model_dump(), "nas": {**shared, strategy: getattr(ncfg, strategy, {})}}
+    used = {
+        "base": base.model_dump(),
+        "nas": {**shared, strategy: getattr(ncfg, strategy, {})},
+        # where children run does not change results (not in the fingerprint); a time limit does
+        "execution": {"trial_timeout": cfg.execution.trial_timeout},
+    }
     label = f"nas@{strategy}"
     with tracking.stage_run(
         label, base.tracking, used, {"seed": base.seed, "strategy": strategy}
@@ -61,7 +66,9 @@ def main() -> None:
             label=label,
             run=run,
             algorithm=algorithm,
-            objective=nas_objective(space, splits, ncfg.fit, init_source),
+            objective=nas_objective(space, splits, ncfg.fit),
+            trial_kwargs=transfer_kwargs(algorithm),
+            execution=cfg.execution,
             names=space.names,
             budget=ncfg.budget,
             seed=base.seed,

@@ -21,6 +21,8 @@ def main() -> None:
         "base": base.model_dump(),
         "search": {**shared, algo: getattr(scfg, algo)},
         "train": {"model": cfg.train.model},
+        # where trials run does not change results (not in the fingerprint); a time limit does
+        "execution": {"trial_timeout": cfg.execution.trial_timeout},
     }
     label = f"search@{algo}"
     tags = {"seed": base.seed, "algorithm": algo}
@@ -60,6 +62,7 @@ def main() -> None:
             sample=splits.val.x[:64],
             kind=scfg.objective.kind,
             size_weight=scfg.objective.size_weight,
+            execution=cfg.execution,
         )
 
 

@@ -131,13 +131,14 @@ def test_meta_warm_start_uses_the_nearest_task(tmp_path):
     )
     assert algo.nearest[0] == "near"
     best_near = max((r for r in rows if r.task == "near"), key=lambda r: r.score)
-    first = algo.ask()[0]
-    assert first == best_near.arch
+    warm = algo.ask()  # every warm start in one batch
+    first = warm[0]
+    assert first == best_near.arch and len(warm) == cfg.meta.warm_start
     assert algo.init_source(first) == str(tmp_path / "near.keras")
     warm_scores = sorted((r.score for r in rows if r.task == "near"), reverse=True)
     assert [w["task"] for w in algo.log[0]["warm_start"]][:1] == ["near"]
-    algo.tell([first], [warm_scores[0]])
-    seen = {key(first)}
+    algo.tell(warm, [warm_scores[0]] + [0.5] * (len(warm) - 1))
+    seen = {key(arch) for arch in warm}
     for _ in range(6):  # after the warm start: surrogate-ranked, never a repeat
         arch = algo.ask()[0]
         assert space.contains(arch) and key(arch) not in seen

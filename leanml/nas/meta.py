@@ -223,6 +223,7 @@ class MetaNAS(Algorithm):
         return RandomForestRegressor(n_estimators=60, random_state=self.seed).fit(xs, ys)
 
     def ask(self) -> list[Arch]:
+        warm = []  # every warm start in one batch (they are independent: parallel workers)
         while self.warm:
             arch, task = self.warm.pop(0)
             k = json.dumps(arch, sort_keys=True)
@@ -230,7 +231,9 @@ class MetaNAS(Algorithm):
                 self.proposed.add(k)
                 if self.cfg.meta.transfer and task in self.models:
                     self.transfer_from[k] = self.models[task]
-                return [arch]
+                warm.append(arch)
+        if warm:
+            return warm
         model = self._surrogate()
         candidates, keys = [], []
         for _ in range(self.cfg.meta.candidates):

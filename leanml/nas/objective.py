@@ -30,27 +30,32 @@ def train_child(
     return train_and_score_model(make, data, fit, seed=seed, progress=False)
 
 
-def nas_objective(
-    space: ArchSpace,
-    data: Splits,
-    fit: Fit,
-    init_source: Callable[[Arch], str | None] | None = None,
-):
-    workdir = Path(tempfile.mkdtemp(prefix="leanml-nas-"))
+def nas_objective(space: ArchSpace, data: Splits, fit: Fit):
+    """The child objective; `init_from` (a source model file) comes from the driver per child
+    (runner `trial_kwargs`), so the objective holds no strategy state and can run on a worker."""
 
-    def objective(arch: Arch, seed: int) -> dict[str, Any]:
-        source = init_source(arch) if init_source else None
-        result = train_child(space, arch, data, fit, seed, source)
-        path = measure.save_model(result.model, workdir / "child.keras")
+    def objective(arch: Arch, seed: int, init_from: str | None = None) -> dict[str, Any]:
+        result = train_child(space, arch, data, fit, seed, init_from)
+        with tempfile.TemporaryDirectory(prefix="leanml-child-") as workdir:
+            path = measure.save_model(result.model, Path(workdir) / "child.keras")
+            size = measure.file_bytes(path)["file_bytes"]
         return {
             "val_accuracy": result.metrics["val_accuracy"],
             "params": measure.count_params(result.model)["params"],
-            "file_bytes": measure.file_bytes(path)["file_bytes"],
+            "file_bytes": size,
             "status": result.metrics["status"],
-            "transfer_from": Path(source).stem if source else "",
+            "transfer_from": Path(init_from).stem if init_from else "",
         }
 
     return objective
+
+
+def transfer_kwargs(algorithm: Any) -> Callable[[Arch], dict[str, Any]] | None:
+    """Runner `trial_kwargs` for a strategy that initialises children from source models."""
+    init_source = getattr(algorithm, "init_source", None)
+    if init_source is None:
+        return None
+    return lambda arch: {"init_from": init_source(arch)}
 
 
 def reward(cfg: Reward) -> Callable[[Trial], float]:

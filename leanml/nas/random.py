@@ -15,7 +15,8 @@ class RandomNAS(Algorithm):
         self.log: list[dict] = []
 
     def ask(self) -> list[Arch]:
-        return [self.space.sample(self.rng)]
+        # `budget` samples per ask, for parallel workers; the sequence does not depend on it
+        return [self.space.sample(self.rng) for _ in range(self.budget)]
 
     def tell(self, configs, scores) -> None:
         pass

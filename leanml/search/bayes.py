@@ -42,8 +42,14 @@ class BayesSearch(Algorithm):
         )
 
     def ask(self) -> list[Config]:
-        point = self.opt.ask()
-        return [{d.name: _native(d, v) for d, v in zip(self.space.dims, point, strict=True)}]
+        n = self.cfg.bayes.batch
+        # a batch for parallel workers: constant liar (each pending point scored as the best
+        # seen so far while the next is chosen), skopt's ask(n_points=...)
+        points = self.opt.ask(n_points=n, strategy="cl_min") if n > 1 else [self.opt.ask()]
+        return [
+            {d.name: _native(d, v) for d, v in zip(self.space.dims, point, strict=True)}
+            for point in points
+        ]
 
     def tell(self, configs, scores) -> None:
         for config, score in zip(configs, scores, strict=True):

@@ -42,18 +42,22 @@ def apply(config: Config, base_model: ModelSpec, base_fit: Fit) -> tuple[ModelSp
 
 
 def keras_objective(data: Splits, base_model: ModelSpec, base_fit: Fit):
-    """An `Objective` for the runner: trains on train, scores on val, never reads test."""
-    workdir = Path(tempfile.mkdtemp(prefix="leanml-search-"))
+    """An `Objective` for the runner: trains on train, scores on val, never reads test.
+
+    Self-contained (no open files or driver state), so it can run on a Dask worker.
+    """
 
     def objective(config: Config, seed: int) -> dict[str, Any]:
         spec, fit = apply(config, base_model, base_fit)
         result = train_and_score(spec, data, fit, seed=seed, progress=False)
-        path = measure.save_model(result.model, workdir / "trial.keras")
+        with tempfile.TemporaryDirectory(prefix="leanml-trial-") as workdir:
+            path = measure.save_model(result.model, Path(workdir) / "trial.keras")
+            size = measure.file_bytes(path)["file_bytes"]
         return {
             "val_accuracy": result.metrics["val_accuracy"],
             "val_loss": result.metrics["val_loss"],
             "params": measure.count_params(result.model)["params"],
-            "file_bytes": measure.file_bytes(path)["file_bytes"],
+            "file_bytes": size,
             "epochs_run": result.metrics["epochs_run"],
             "fit_seconds": result.metrics["fit_seconds"],
             "status": result.metrics["status"],

@@ -6,6 +6,7 @@ front, best.json, metrics.json, best model, nested MLflow runs and resume checkp
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
@@ -14,6 +15,7 @@ from typing import Any
 from leanml import measure, tracking
 from leanml.errors import LeanmlError
 from leanml.io import write_csv, write_json, write_metrics
+from leanml.search import execution as executors
 from leanml.search import runner
 from leanml.search.base import Algorithm
 from leanml.train import TrainResult
@@ -55,8 +57,13 @@ def execute(
     score: Callable[[runner.Trial], float] | None = None,
     kind: str = "accuracy",
     size_weight: float = 0.0,
+    execution: Any = None,
+    trial_kwargs: Callable[[Any], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Run the search, write every output in `out` (see `paths.item`), return metrics.json."""
+    """Run the search, write every output in `out` (see `paths.item`), return metrics.json.
+
+    `execution` (the params section) says where trials run; it never changes the results.
+    """
     trial_runs: dict[int, str] = {}
 
     def on_trial(t: runner.Trial) -> None:
@@ -77,18 +84,27 @@ def execute(
             trial_runs[t.proposal] = child.run_id
 
     start = time.perf_counter()
-    trials = runner.run(
-        algorithm,
-        objective,
-        budget=budget,
-        kind=kind,
-        size_weight=size_weight,
-        score=score,
-        seed=seed,
-        checkpoint=runner.Checkpoint(out.checkpoint, fingerprint),
-        on_trial=on_trial,
-        label=label,
-    )
+    executor = executors.create(execution)
+    print(f"{label}: trials run on {executor.description}", file=sys.stderr)
+    run.set_tags({"execution": executor.description})
+    try:
+        trials = runner.run(
+            algorithm,
+            objective,
+            budget=budget,
+            kind=kind,
+            size_weight=size_weight,
+            score=score,
+            seed=seed,
+            checkpoint=runner.Checkpoint(out.checkpoint, fingerprint),
+            on_trial=on_trial,
+            label=label,
+            executor=executor,
+            trial_timeout=execution.trial_timeout if execution is not None else None,
+            trial_kwargs=trial_kwargs,
+        )
+    finally:
+        executor.close()
     seconds = time.perf_counter() - start
     best = runner.best_trial(trials)
     if best is None:

@@ -9,14 +9,19 @@ from leanml.search.space import Config
 
 
 class RandomSearch(Algorithm):
-    """One independent sample per ask; log dimensions log-uniform unless told otherwise."""
+    """Independent samples, log dimensions log-uniform unless told otherwise.
+
+    One ask returns `budget` samples so parallel workers get them all at once; the sequence of
+    samples does not depend on the batch size (nothing is learned between asks).
+    """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.rng = np.random.default_rng(self.seed)
 
     def ask(self) -> list[Config]:
-        return [self.space.sample(self.rng, log_uniform=self.cfg.random.log_uniform)]
+        log_uniform = self.cfg.random.log_uniform
+        return [self.space.sample(self.rng, log_uniform=log_uniform) for _ in range(self.budget)]
 
     def tell(self, configs, scores) -> None:
         pass  # random search learns nothing

@@ -6,7 +6,10 @@
   search restarts from the same seed and replays the checkpoint instead of training, which
   rebuilds the algorithm's exact state, then continues live: the final result equals that of
   an uninterrupted run.
-- A trial that raises or diverges is recorded as failed with the worst score; the search goes on.
+- A trial that raises, diverges, runs past `execution.trial_timeout` or loses its worker is
+  recorded as failed with its reason and the worst score; the search goes on.
+- The new configurations of one `ask` run concurrently on an executor (serial or Dask) and are
+  consumed in trial order, so results do not depend on the number of workers.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from leanml import deadline
 from leanml.search.base import Algorithm
+from leanml.search.execution import SerialExecutor, WorkerLost
 from leanml.search.space import Config, key
 
 # Objective: (config, trial seed) -> {"val_accuracy", "params", "file_bytes", "status"}.
@@ -150,12 +155,20 @@ def run(
     label: str = "search",
     progress: bool = True,
     max_proposals: int | None = None,
+    executor: Any = None,
+    trial_timeout: float | None = None,
+    trial_kwargs: Callable[[Config], dict[str, Any]] | None = None,
 ) -> list[Trial]:
     """Run `algorithm` until `budget` trained evaluations (or it stops); return every row.
 
     `score` turns a finished trial into the number maximised (default: `scalar_score` with
-    `kind` and `size_weight`).
+    `kind` and `size_weight`). The new configurations of one `ask` are trained concurrently on
+    `executor` (default: one after another in this process) and consumed in trial order, so
+    the rows, checkpoint and algorithm state do not depend on the executor. `trial_kwargs`
+    computes extra objective arguments here, in the driver, from a configuration.
     """
+    executor = executor or SerialExecutor()
+    executor.share(objective)
     checkpoint = checkpoint or Checkpoint(None, "")
     replay = checkpoint.load()
     checkpoint.start(replay)
@@ -174,59 +187,108 @@ def run(
         batch = algorithm.ask()
         if not batch:
             break
-        scores = []
+        # Plan the whole batch first (which rows replay, hit the cache or train), submit the
+        # new ones together, then consume every row in order.
+        plan: list[tuple[str, Any]] = []
+        planned: set[str] = set()
         for config in batch:
-            if used >= budget or len(trials) >= max_proposals:
+            index = len(trials) + len(plan)
+            if used >= budget or index >= max_proposals:
                 break
-            index, config_key = len(trials), key(config)
-            replayed = index < len(replay) and key(replay[index].config) == config_key
-            if replayed:
-                trial = replay[index]
-            elif config_key in cache:
-                source = cache[config_key]
-                trial = Trial(
-                    **{
-                        **asdict(source),
-                        "proposal": index,
-                        "evaluation": used,
-                        "seconds": 0.0,
-                        "from_cache": True,
-                    }
-                )
+            config_key = key(config)
+            if index < len(replay) and key(replay[index].config) == config_key:
+                plan.append(("replay", replay[index]))
+                used = replay[index].evaluation
+            elif config_key in cache or config_key in planned:
+                plan.append(("cache", (config_key, index, used)))
             else:
                 if index < len(replay):  # the replay diverged: drop the stale rest
-                    replay = []
-                    checkpoint.start(trials)
-                trial = _evaluate(objective, config, index, used + 1, seed)
-                trial.score = score(trial) if score else scalar_score(trial, kind, size_weight)
-            if not trial.from_cache:
-                used = trial.evaluation
-            cache.setdefault(config_key, trial)
-            trials.append(trial)
-            if not replayed:
-                checkpoint.append(trial)
-                if on_trial:
-                    on_trial(trial)
-            best = max(best, trial.score)
-            bar.update(trial, best, replayed)
-            scores.append(score_of(trial))
+                    replay = replay[:index]
+                    checkpoint.start(replay)
+                used += 1
+                extra = trial_kwargs(config) if trial_kwargs else {}
+                args = (config, index, used, seed, trial_timeout, extra)
+                plan.append(("train", (config, index, used, executor.submit(_evaluate, *args))))
+            planned.add(config_key)
+        scores = []
+        try:
+            for how, item in plan:
+                if how == "replay":
+                    trial = item
+                elif how == "cache":
+                    config_key, index, evaluation = item
+                    trial = Trial(
+                        **{
+                            **asdict(cache[config_key]),
+                            "proposal": index,
+                            "evaluation": evaluation,
+                            "seconds": 0.0,
+                            "from_cache": True,
+                        }
+                    )
+                else:
+                    config, index, evaluation, result = item
+                    try:
+                        trial = result()
+                    except WorkerLost as exc:
+                        trial = _failed(config, index, evaluation, seed, str(exc))
+                    trial.score = score(trial) if score else scalar_score(trial, kind, size_weight)
+                cache.setdefault(key(trial.config), trial)
+                trials.append(trial)
+                if how != "replay":
+                    checkpoint.append(trial)
+                    if on_trial:
+                        on_trial(trial)
+                best = max(best, trial.score)
+                bar.update(trial, best, how == "replay")
+                scores.append(score_of(trial))
+        except BaseException:
+            executor.cancel()  # interrupted: stop the trials still running elsewhere
+            raise
         if len(scores) < len(batch):
             break  # budget spent part-way through a batch: nothing more to tell
         algorithm.tell(batch, scores)
     return trials
 
 
+def _failed(config: Config, index: int, evaluation: int, seed: int, error: str) -> Trial:
+    return Trial(
+        proposal=index,
+        evaluation=evaluation,
+        config=dict(config),
+        val_accuracy=0.0,
+        params=0,
+        file_bytes=0,
+        seconds=0.0,
+        status="failed",
+        from_cache=False,
+        seed=trial_seed(seed, index),
+        error=error[:500],
+    )
+
+
 def _evaluate(
-    objective: Objective, config: Config, index: int, evaluation: int, seed: int
+    objective: Objective,
+    config: Config,
+    index: int,
+    evaluation: int,
+    seed: int,
+    timeout: float | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Trial:
+    """Train one trial (here or on a worker); never raises for a broken trial."""
     s = trial_seed(seed, index)
     start = time.perf_counter()
     try:
-        out = objective(config, s)
+        with deadline.limit(timeout):
+            out = objective(config, s, **(extra or {}))
         status, error = out.get("status", "ok"), out.get("error", "")
     except Exception as exc:  # a broken trial must not end the search
         out, status, error = {}, "failed", f"{type(exc).__name__}: {exc}"[:500]
     val = float(out.get("val_accuracy", 0.0))
+    if status == "timeout":
+        status = "failed"
+        error = error or f"exceeded execution.trial_timeout ({timeout:g} s); training was stopped"
     if not math.isfinite(val):
         val, status = 0.0, "diverged"
     return Trial(

@@ -1,0 +1,119 @@
+"""Where trials run: the same trials serially and on 1 or 2 Dask workers; a dead worker fails one
+trial (after one retry), never the search; a per-trial time limit fails a trial, not the search.
+
+The Dask tests use a real `LocalCluster` of worker processes and the synthetic objective of the
+search contract suite (no Keras), so they stay cheap.
+"""
+
+import functools
+import os
+from pathlib import Path
+
+import pytest
+
+from leanml import deadline, search
+from leanml.params import GA, PSO, Bayes, Fit, ModelSpec, Search
+from leanml.search import execution, runner
+from leanml.search.objective import keras_objective
+from leanml.search.space import Space, key
+from tests.test_search import ALGORITHMS, synthetic
+
+
+@pytest.fixture(scope="module")
+def two_workers():
+    executor = execution.DaskExecutor(2)
+    yield executor
+    executor.close()
+
+
+def _cfg(budget=10, **update):
+    # bayes.batch 2: two constant-liar points per ask, so Bayesian optimisation has a batch too
+    bayes = Bayes(estimator="RF", initial_points=2, acq_points=100, batch=2)
+    return Search(budget=budget, bayes=bayes, ga=GA(population=2), pso=PSO(particles=2), **update)
+
+
+def _search(name, objective=synthetic, executor=None, budget=10, seed=3):
+    cfg = _cfg(budget)
+    algo = search.create(name, Space.from_params(cfg.space), cfg, seed, budget)
+    return runner.run(algo, objective, budget=budget, seed=seed, progress=False, executor=executor)
+
+
+def _rows(trials):
+    return [
+        (t.proposal, t.evaluation, key(t.config), t.val_accuracy, t.status, t.from_cache, t.seed)
+        for t in trials
+    ]
+
+
+@pytest.mark.parametrize("name", ALGORITHMS)
+def test_same_trials_serially_and_on_two_workers(name, two_workers):
+    serial = _search(name, budget=8)
+    parallel = _search(name, executor=two_workers, budget=8)
+    assert _rows(parallel) == _rows(serial)
+    assert sum(not t.from_cache for t in parallel) == 8
+
+
+def test_same_trials_on_one_worker():
+    one = execution.DaskExecutor(1)
+    try:
+        assert _rows(_search("ga", executor=one)) == _rows(_search("ga"))
+    finally:
+        one.close()
+
+
+def _dies_on_trial(config, seed, *, victim_seed, marker: Path | None):
+    """Kill the worker process on one trial: always, or only the first time (marker file)."""
+    if seed == victim_seed and (marker is None or not marker.exists()):
+        if marker is not None:
+            marker.touch()
+        os._exit(1)
+    return synthetic(config, seed)
+
+
+def test_worker_dying_once_is_retried(two_workers, tmp_path):
+    victim = runner.trial_seed(3, 2)
+    objective = functools.partial(_dies_on_trial, victim_seed=victim, marker=tmp_path / "died-once")
+    trials = _search("random", objective, executor=two_workers, budget=4)
+    assert (tmp_path / "died-once").exists()  # the worker did die
+    assert [t.status for t in trials] == ["ok"] * 4
+    assert _rows(trials) == _rows(_search("random", budget=4))
+
+
+def test_worker_dying_twice_fails_that_trial_only(two_workers):
+    victim = runner.trial_seed(3, 1)
+    objective = functools.partial(_dies_on_trial, victim_seed=victim, marker=None)
+    trials = _search("random", objective, executor=two_workers, budget=4)
+    assert [t.status for t in trials] == ["ok", "failed", "ok", "ok"]
+    assert "retried once" in trials[1].error
+    # the cluster is still usable afterwards
+    assert [t.status for t in _search("random", executor=two_workers, budget=2)] == ["ok", "ok"]
+
+
+def test_unreachable_scheduler_is_a_clear_error(monkeypatch):
+    from leanml.errors import LeanmlError
+
+    monkeypatch.setattr(execution, "CONNECT_TIMEOUT", "1s")
+    with pytest.raises(LeanmlError, match=r"execution.address: cannot reach a Dask scheduler"):
+        execution.DaskExecutor(1, "tcp://127.0.0.1:9")
+
+
+def test_deadline():
+    assert not deadline.expired()
+    with deadline.limit(0):
+        assert deadline.expired()
+    with deadline.limit(None):
+        assert not deadline.expired()
+    assert not deadline.expired()
+
+
+def test_trial_over_its_time_limit_fails_and_the_search_goes_on(tiny_splits):
+    # a real Keras fit that cannot finish 200 epochs in 0.5 s: stopped, recorded, search goes on
+    objective = keras_objective(
+        tiny_splits, ModelSpec(), Fit(epochs=200, early_stopping_patience=0, batch_size=16)
+    )
+    cfg = _cfg(2, space={"hidden_units": {"type": "int", "low": 8, "high": 16}})
+    algo = search.create("random", Space.from_params(cfg.space), cfg, 0, 2)
+    trials = runner.run(algo, objective, budget=2, seed=0, progress=False, trial_timeout=0.5)
+    assert [t.status for t in trials] == ["failed", "failed"]
+    assert "exceeded execution.trial_timeout (0.5 s)" in trials[0].error
+    assert trials[0].seconds < 10
