@@ -7,7 +7,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export TF_CPP_MIN_LOG_LEVEL := 2
 export TF_ENABLE_ONEDNN_OPTS := 0
 
-.PHONY: install run test test-fast lint ui bench bench-search bench-nas bench-compress clean study
+.PHONY: install run test test-fast lint ui server bench bench-search bench-nas bench-compress bench-scale clean study
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ lint: $(STAMP)
 
 ui: $(STAMP)
 	$(BIN)/$$(python -c 'from leanml import params, tracking; print(tracking.ui_command(params.load().base.tracking))')
+
+# A real MLflow tracking server for many writers (parallel workers, `dvc queue start --jobs N`):
+# one process owns the project's sqlite store, artifacts go under mlartifacts/, loopback only.
+# Then: export MLFLOW_TRACKING_URI=http://127.0.0.1:$(SERVER_PORT) before dvc repro / dvc exp run.
+SERVER_PORT ?= 5000
+server: $(STAMP)
+	$(BIN)/mlflow server --backend-store-uri sqlite:///mlflow.db --artifacts-destination mlartifacts --host 127.0.0.1 --port $(SERVER_PORT) --workers 1
 
 # Multi-seed study: the whole pipeline once per seed (dvc exp run --queue), then mean ± std and
 # paired Wilcoxon tests in reports/study/. `make study SEEDS=5 JOBS=1`; re-aggregate: STUDY_ARGS=--aggregate-only

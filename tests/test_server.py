@@ -1,0 +1,110 @@
+"""`make server` is a real MLflow tracking server: a parallel search logs every trial to it.
+
+Starts the exact command of `make server` (sqlite store, artifacts under the project, bound to
+127.0.0.1) on a free loopback port, runs a small search on two Dask workers against it over HTTP
+and checks that every trial run arrived, nested under its stage run and the pipeline run.
+"""
+
+import shlex
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, copy_project, project_env
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _server_command(port: int) -> list[str]:
+    out = subprocess.run(
+        ["make", "-n", "--no-print-directory", "server", f"SERVER_PORT={port}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(x for x in out.splitlines() if " server " in x and "mlflow" in x)
+    argv = shlex.split(line)
+    argv[0] = str(Path(sys.executable).parent / "mlflow")  # this venv's mlflow
+    return argv
+
+
+@pytest.fixture
+def server(tmp_path):
+    port = _free_port()
+    argv = _server_command(port)
+    assert argv[argv.index("--host") + 1] == "127.0.0.1"  # loopback only
+    proc = subprocess.Popen(
+        argv, cwd=tmp_path, env=project_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            pytest.fail(f"mlflow server did not start: {proc.stderr.read().decode()[-2000:]}")
+        time.sleep(0.5)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+    assert (tmp_path / "mlflow.db").is_file()  # the store is the project's sqlite file
+
+
+def test_parallel_search_logs_every_trial_to_the_server(server, tmp_path):
+    project = tmp_path / "project"
+    copy_project(project)
+    cfg = yaml.safe_load((project / "params.yaml").read_text())
+    cfg["search"]["budget"] = 4
+    cfg["search"]["fit"].update({"epochs": 1, "early_stopping_patience": 0})
+    cfg["base"]["measure"] = {"warmup": 1, "runs": 5, "batch_size": 32}
+    cfg["execution"] = {"backend": "dask", "workers": 2}
+    (project / "params.yaml").write_text(yaml.safe_dump(cfg))
+    env = project_env(
+        {"MLFLOW_TRACKING_URI": server, "LEANML_ROOT": str(project), "LEANML_PIPELINE": "srv"}
+    )
+    for argv in (["stages/prepare.py"], ["stages/search.py", "random"]):
+        done = subprocess.run(
+            [sys.executable, *argv],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+    assert "dask LocalCluster, 2 worker processes" in done.stderr
+    assert not (project / "mlflow.db").exists()  # nothing bypassed the server
+
+    import mlflow
+
+    client = mlflow.MlflowClient(server)
+    experiment = client.get_experiment_by_name("leanml")
+    runs = client.search_runs([experiment.experiment_id])
+    by_id = {r.info.run_id: r for r in runs}
+    stage = next(r for r in runs if r.info.run_name == "search@random")
+    trials = [r for r in runs if r.info.run_name.startswith("trial-")]
+    assert sorted(r.info.run_name for r in trials) == [f"trial-{i:03d}" for i in range(4)]
+    assert all(r.data.tags["mlflow.parentRunId"] == stage.info.run_id for r in trials)
+    assert all(r.info.status == "FINISHED" for r in trials)
+    assert "val_accuracy" in trials[0].data.metrics
+    parent = by_id[stage.data.tags["mlflow.parentRunId"]]  # the pipeline run
+    assert parent.data.tags.get("mlflow.parentRunId") is None
+    assert stage.data.tags["execution"] == "dask LocalCluster, 2 worker processes"
