@@ -63,5 +63,9 @@ bench-nas: $(STAMP)
 bench-compress: $(STAMP)
 	$(BIN)/python bench/compress.py mlp cnn
 
+# Trial throughput serially and on 1 and 2 Dask workers, and the identical-results check.
+bench-scale: $(STAMP)
+	$(BIN)/python bench/scale.py --algo random --budget 16 --epochs 6
+
 clean:
 	rm -rf data models reports mlflow.db mlartifacts
