@@ -7,6 +7,7 @@ given, e.g. ``train.epochs: must be an integer ≥ 1, got -3``.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
@@ -94,6 +95,15 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
 
 
+# `scheme://user:password@host`: the password part of a URI's user info
+_URI_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*):[^/\s]*@")
+
+
+def mask_password(text: str) -> str:
+    """`https://user:secret@host` → `https://user:***@host` anywhere in `text`."""
+    return _URI_PASSWORD.sub(r"\1:***@", text)
+
+
 class Tracking(Section):
     uri: str | None = Field(
         None,
@@ -101,6 +111,17 @@ class Tracking(Section):
         description="null (project sqlite file / $MLFLOW_TRACKING_URI) or a tracking URI",
     )
     experiment: str = Field("leanml", min_length=1, description="a non-empty experiment name")
+
+    @model_validator(mode="after")
+    def _no_password(self) -> Tracking:
+        if self.uri and mask_password(self.uri) != self.uri:
+            raise KeyError_(
+                "uri",
+                "must not hold a password (params.yaml is copied into dvc.lock, git and every "
+                "run's MLflow params); set MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD "
+                f"or export MLFLOW_TRACKING_URI instead, got {mask_password(self.uri)!r}",
+            )
+        return self
 
 
 class Measure(Section):
@@ -194,20 +215,34 @@ class Dimension(Section):
     @model_validator(mode="after")
     def _consistent(self) -> Dimension:
         if self.type == "categorical":
+            if self.log:
+                raise KeyError_(
+                    "log",
+                    "must be false for a categorical dimension (log is only for real), got True",
+                )
             if not self.choices:
                 raise KeyError_("choices", f"must be a non-empty list, got {self.choices!r}")
             if len({repr(c) for c in self.choices}) != len(self.choices):
                 raise KeyError_("choices", f"must not repeat a value, got {self.choices!r}")
             for key in ("low", "high"):
                 if getattr(self, key) is not None:
-                    raise KeyError_(key, "is not used by a categorical dimension; remove it")
+                    raise KeyError_(
+                        key,
+                        "is not used by a categorical dimension (it has choices); remove it, "
+                        f"got {getattr(self, key)!r}",
+                    )
             return self
+        article = "an" if self.type == "int" else "a"
         if self.choices is not None:
-            raise KeyError_("choices", f"is only for type categorical, not {self.type}")
+            raise KeyError_(
+                "choices",
+                f"is only for type categorical; remove it ({article} {self.type} dimension uses "
+                f"low and high), got {self.choices!r}",
+            )
         for key in ("low", "high"):
             value = getattr(self, key)
             if value is None:
-                raise KeyError_(key, f"is required for a {self.type} dimension")
+                raise KeyError_(key, f"is required for {article} {self.type} dimension, got none")
             if not math.isfinite(value):
                 raise KeyError_(key, f"must be a finite number, got {value!r}")
             if self.type == "int" and float(value) != int(value):
@@ -217,7 +252,9 @@ class Dimension(Section):
         if self.log and self.low <= 0:
             raise KeyError_("low", f"must be > 0 on a log scale, got {self.low!r}")
         if self.log and self.type != "real":
-            raise KeyError_("log", "is only for real dimensions")
+            raise KeyError_(
+                "log", "must be false for an int dimension (log is only for real), got True"
+            )
         return self
 
     def extremes(self) -> list[tuple[str, Any]]:
@@ -358,10 +395,17 @@ class Search(Section):
                     except ValidationError:
                         ok = False
                 if not ok:
+                    if name == "n_layers":
+                        allowed = "an integer ≥ 1 (the number of hidden layers)"
+                    else:
+                        field = "model.mlp." + name if target is MLP else name
+                        description = target.model_fields[name].description
+                        if name == "hidden_units":  # one value is the width of every layer
+                            description = "an integer ≥ 1"
+                        allowed = f"{description} (as train.{field})"
                     raise KeyError_(
                         f"space.{name}.{key}",
-                        f"{value!r} is not a valid {name} "
-                        f"(see train.{'model.mlp.' if target is MLP else ''}{name})",
+                        f"{value!r} is not a valid {name}: must be {allowed}",
                     )
         if self.ga.population > self.budget:
             raise KeyError_(
@@ -659,7 +703,7 @@ class Execution(Section):
             raise KeyError_(
                 "address",
                 f"is only used with execution.backend 'dask' (backend is {self.backend!r}); "
-                "set backend: dask or address: null",
+                f"set backend: dask or address: null, got {self.address!r}",
             )
         scheme, _, rest = self.address.partition("://")
         host, _, port = rest.rpartition(":")

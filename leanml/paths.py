@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from types import SimpleNamespace
@@ -38,7 +39,13 @@ def item(group: SimpleNamespace, name: str) -> SimpleNamespace:
     return SimpleNamespace(**out)
 
 
+@functools.cache
+def _tree() -> dict:
+    """paths.yaml, read once per process (the C YAML loader when built)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(_PATHS_FILE.read_text(), Loader=loader)["paths"]
+
+
 def load(root: Path | None = None) -> SimpleNamespace:
     """All paths as attributes, e.g. `load().train.model`, absolute under `root`."""
-    tree = yaml.safe_load(_PATHS_FILE.read_text())["paths"]
-    return _namespace(tree, root or project_root())
+    return _namespace(_tree(), root or project_root())
