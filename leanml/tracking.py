@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -19,10 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from leanml.errors import LeanmlError
-from leanml.params import Tracking, flatten
+from leanml.params import Tracking, flatten, mask_password
 from leanml.paths import project_root
 
 PIPELINE_TAG = "leanml.pipeline"
+# The process that owns a RUNNING run: a run whose process died (kill -9) is closed as KILLED by
+# the next stage that starts on the same host (`close_stale_runs`).
+PID_TAG, HOST_TAG, STARTED_TAG = "leanml.pid", "leanml.host", "leanml.pid_started"
+PARENT_TAG = "mlflow.parentRunId"
 DB_NAME = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
 # Explicit requirements: without them log_model spends seconds inferring them.
@@ -72,6 +77,11 @@ def connect(cfg: Tracking) -> str:
                 f"tracking: cannot write the MLflow store {uri} (folder missing or read-only); "
                 "set base.tracking.uri or MLFLOW_TRACKING_URI to a writable store"
             )
+        if db.exists() and not os.access(db, os.W_OK):
+            raise LeanmlError(
+                f"tracking: cannot write the MLflow store {uri} (the file is read-only); "
+                "set base.tracking.uri or MLFLOW_TRACKING_URI to a writable store"
+            )
     mlflow.set_tracking_uri(uri)
     try:
         client = mlflow.MlflowClient()
@@ -85,12 +95,95 @@ def connect(cfg: Tracking) -> str:
             experiment_id = experiment.experiment_id
     except Exception as exc:
         raise LeanmlError(
-            f"tracking: MLflow store {uri} is unreachable or unusable ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}); start it (`make server`) or set "
+            f"tracking: MLflow store {mask_password(uri)} is unreachable or unusable "
+            f"({_reason(exc)}); start the tracking server or set "
             "base.tracking.uri / MLFLOW_TRACKING_URI to another store"
         ) from None
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
+
+
+def _reason(exc: BaseException) -> str:
+    """`Type: first line of the message`, with any password in a URI masked."""
+    text = str(exc).strip()
+    first = text.splitlines()[0][:300] if text else ""
+    return mask_password(f"{type(exc).__name__}: {first}" if first else type(exc).__name__)
+
+
+def _end_status(exc: BaseException | None) -> str:
+    """How a run ends: FINISHED, KILLED on an interrupt (Ctrl-C, SIGTERM), FAILED otherwise."""
+    if exc is None:
+        return "FINISHED"
+    return "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+
+
+def process_tags() -> dict[str, str]:
+    """Tags naming this process, so a run it leaves RUNNING can be recognised once it died."""
+    import psutil
+
+    me = psutil.Process()
+    return {
+        PID_TAG: str(me.pid),
+        HOST_TAG: socket.gethostname(),
+        STARTED_TAG: f"{me.create_time():.3f}",
+    }
+
+
+def _alive(pid: str, started: str | None) -> bool:
+    """Whether process `pid` (created at `started`, when known) still runs on this host."""
+    import psutil
+
+    try:
+        process = psutil.Process(int(pid))
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        if started and abs(process.create_time() - float(started)) > 1.0:
+            return False  # the pid was reused by another process
+    except (ValueError, psutil.NoSuchProcess):
+        return False
+    except psutil.Error:  # e.g. AccessDenied: it exists
+        return True
+    return True
+
+
+def close_stale_runs(experiment_id: str) -> list[str]:
+    """End as KILLED every RUNNING run whose process on this host is gone, and its RUNNING
+    descendants (nested trial runs). A process killed with SIGKILL cannot close its own runs;
+    runs of other hosts and of live processes are left alone. Returns the closed run ids."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    running = client.search_runs(
+        [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
+    )
+    host = socket.gethostname()
+    stale = {
+        r.info.run_id
+        for r in running
+        if r.data.tags.get(HOST_TAG) == host
+        and PID_TAG in r.data.tags
+        and not _alive(r.data.tags[PID_TAG], r.data.tags.get(STARTED_TAG))
+    }
+    children: dict[str | None, list[str]] = {}
+    for r in running:
+        children.setdefault(r.data.tags.get(PARENT_TAG), []).append(r.info.run_id)
+    todo = list(stale)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in stale:
+                stale.add(child)
+                todo.append(child)
+    names = {r.info.run_id: r.info.run_name for r in running}
+    for run_id in stale:
+        client.set_terminated(run_id, "KILLED")
+    if stale:
+        shown = ", ".join(sorted(names[i] or i for i in stale))
+        print(
+            f"tracking: closed {len(stale)} run(s) left RUNNING by a killed process as KILLED "
+            f"({shown})",
+            file=sys.stderr,
+        )
+    return sorted(stale)
 
 
 def _dvc_ancestor() -> str | None:
@@ -162,7 +255,7 @@ class StageRun:
     def log_params(self, params: Any) -> None:
         import mlflow
 
-        flat = {k: str(v) for k, v in flatten(params).items()}
+        flat = {k: mask_password(str(v)) for k, v in flatten(params).items()}
         items = list(flat.items())
         for i in range(0, len(items), 100):
             mlflow.log_params(dict(items[i : i + 100]))
@@ -231,17 +324,14 @@ class StageRun:
         run = mlflow.start_run(
             run_name=name, nested=True, tags={k: str(v) for k, v in (tags or {}).items()}
         )
-        status = "FINISHED"
+        status = _end_status(None)
         try:
             nested = StageRun(run.info.run_id, self.parent_id)
             if params is not None:
                 nested.log_params(params)
             yield nested
-        except KeyboardInterrupt:
-            status = "KILLED"
-            raise
-        except BaseException:
-            status = "FAILED"
+        except BaseException as exc:
+            status = _end_status(exc)
             raise
         finally:
             mlflow.end_run(status)
@@ -252,26 +342,44 @@ def stage_run(stage: str, cfg: Tracking, params: Any = None, tags: dict | None =
     """Run a stage inside its own child run under the pipeline's parent run.
 
     A stage that fails ends its run FAILED; one interrupted (Ctrl-C / SIGTERM) ends it KILLED,
-    so no run is left RUNNING.
+    so no run is left RUNNING. Runs left RUNNING by a killed (SIGKILL) process are closed as
+    KILLED first. A store that cannot be written stops the stage here, before any work.
     """
     import mlflow
 
     experiment_id = connect(cfg)
-    parent_id = _find_or_create_parent(experiment_id)
-    mlflow.start_run(run_id=parent_id)
-    child = mlflow.start_run(run_name=stage, nested=True, tags={"stage": stage, **(tags or {})})
+    owner = process_tags()
+    try:
+        close_stale_runs(experiment_id)
+        parent_id = _find_or_create_parent(experiment_id)
+        # a first write through the client: a read-only store fails here, before any run starts
+        mlflow.MlflowClient().set_tag(parent_id, PID_TAG, owner[PID_TAG])
+        mlflow.start_run(run_id=parent_id)
+        mlflow.set_tags(owner)  # the parent runs while this stage does
+        # tag values as strings: an HTTP tracking server refuses other types (a sqlite file did not)
+        all_tags = {"stage": stage, **owner, **(tags or {})}
+        child = mlflow.start_run(
+            run_name=stage, nested=True, tags={k: str(v) for k, v in all_tags.items()}
+        )
+    except Exception as exc:
+        while mlflow.active_run() is not None:
+            try:
+                mlflow.end_run("FAILED")
+            except Exception:
+                break
+        raise LeanmlError(
+            f"tracking: cannot open a run in the MLflow store {mask_password(resolve_uri(cfg))} "
+            f"({_reason(exc)}); set base.tracking.uri or MLFLOW_TRACKING_URI to a writable store"
+        ) from None
     run = StageRun(child.info.run_id, parent_id)
-    status = "FINISHED"
+    status = _end_status(None)
     try:
         run.set_tags(git_tags())
         if params is not None:
             run.log_params(params)
         yield run
-    except KeyboardInterrupt:
-        status = "KILLED"
-        raise
-    except BaseException:
-        status = "FAILED"
+    except BaseException as exc:
+        status = _end_status(exc)
         raise
     finally:
         mlflow.end_run(status)  # the stage run

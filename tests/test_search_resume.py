@@ -74,6 +74,7 @@ def test_interrupt_then_kill_then_resume(project):
     _wait_for_trials(checkpoint, 2, proc)
     proc.kill()  # SIGKILL: no chance to clean up
     proc.wait(timeout=60)
+    killed_pid = proc.pid
     done_before = len(checkpoint.read_text().splitlines()) - 1
 
     proc = _start(root, env)
@@ -83,9 +84,15 @@ def test_interrupt_then_kill_then_resume(project):
     metrics = json.loads((root / "reports/search/random/metrics.json").read_text())
     assert metrics["evaluations"] == 4
 
+    assert "tracking: closed" in err  # the SIGKILLed process's runs, by the resumed stage
+
     import mlflow
 
     client = mlflow.MlflowClient(f"sqlite:///{root}/mlflow.db")
     runs = client.search_runs([client.get_experiment_by_name("leanml").experiment_id])
-    statuses = sorted(r.info.status for r in runs if r.info.run_name == "search@random")
-    assert "KILLED" in statuses and "FINISHED" in statuses
+    assert [r.info.run_name for r in runs if r.info.status == "RUNNING"] == []
+    stage_runs = [r for r in runs if r.info.run_name == "search@random"]
+    # SIGINT: closed KILLED by the process itself; SIGKILL: left RUNNING, closed KILLED on resume
+    assert sorted(r.info.status for r in stage_runs) == ["FINISHED", "KILLED", "KILLED"]
+    sigkilled = next(r for r in stage_runs if r.data.tags["leanml.pid"] == str(killed_pid))
+    assert sigkilled.info.status == "KILLED"

@@ -137,3 +137,66 @@ def test_nested_child_runs(tracking_cfg):
     assert runs["trial-bad"]["status"] == "FAILED"
     assert runs["search"]["metrics"] == {"best": 0.6}
     assert runs["search"]["status"] == "FINISHED"
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()
+    return done.pid
+
+
+def test_runs_of_killed_processes_are_closed_when_a_stage_starts(tracking_cfg):
+    """kill -9 leaves a stage run (and its open trial run) RUNNING; the next stage closes them."""
+    import socket
+
+    import mlflow
+
+    experiment_id = tracking.connect(tracking_cfg)
+    client = mlflow.MlflowClient()
+    host = socket.gethostname()
+
+    def running(name, pid, host=host, parent=None):
+        tags = {tracking.PID_TAG: str(pid), tracking.HOST_TAG: host} if pid else {}
+        if parent:
+            tags[tracking.PARENT_TAG] = parent
+        return client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+
+    dead = _dead_pid()
+    killed = running("search@random", dead)
+    trial = running("trial-003", None, parent=killed)  # no pid tag: closed with its parent
+    elsewhere = running("train", dead, host="another-host")  # maybe alive over there
+    alive = running("nas@rl", os.getpid())
+    reused = running("nas@meta", os.getpid())  # same pid, but another process's start time
+    client.set_tag(reused, tracking.STARTED_TAG, "12.0")
+    with tracking.stage_run("search@random", tracking_cfg) as run:
+        own = client.get_run(run.run_id).data.tags
+        assert own[tracking.PID_TAG] == str(os.getpid()) and own[tracking.HOST_TAG] == host
+    status = {r["run_id"]: r["status"] for r in tracking.runs(tracking_cfg)}
+    assert status[killed] == status[trial] == status[reused] == "KILLED"
+    assert status[elsewhere] == status[alive] == "RUNNING"
+    assert list(status.values()).count("FINISHED") == 2  # the new stage run and its parent
+
+
+def test_credentials_are_never_logged_or_printed(tracking_cfg, monkeypatch):
+    """A password in a tracking URI: refused in params.yaml (it would reach dvc.lock and git),
+    masked in logged params and in error messages when it comes from the environment."""
+    from leanml import params
+
+    with pytest.raises(LeanmlError) as err:
+        params.parse({"base": {"tracking": {"uri": "https://bob:hunter2@mlflow.example.org"}}})
+    assert "base.tracking.uri: must not hold a password" in str(err.value)
+    assert "hunter2" not in str(err.value) and "bob:***@" in str(err.value)
+
+    with tracking.stage_run("train", tracking_cfg) as run:
+        run.log_params({"remote": "postgresql://bob:hunter2@db:5432/mlflow"})
+    train = next(r for r in tracking.runs(tracking_cfg) if r["name"] == "train")
+    assert train["params"] == {"remote": "postgresql://bob:***@db:5432/mlflow"}
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://bob:hunter2@127.0.0.1:9")
+    with pytest.raises(LeanmlError) as err:
+        tracking.connect(Tracking())
+    assert "unreachable" in str(err.value) and "hunter2" not in str(err.value)
+    assert "http://bob:***@127.0.0.1:9" in str(err.value)
