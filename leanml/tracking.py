@@ -96,7 +96,7 @@ def connect(cfg: Tracking) -> str:
     except Exception as exc:
         raise LeanmlError(
             f"tracking: MLflow store {mask_password(uri)} is unreachable or unusable "
-            f"({_reason(exc)}); start the tracking server or set "
+            f"({_reason(exc)}); start it (`make server` for the project's own server) or set "
             "base.tracking.uri / MLFLOW_TRACKING_URI to another store"
         ) from None
     mlflow.set_experiment(experiment_id=experiment_id)
