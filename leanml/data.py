@@ -113,11 +113,18 @@ def _check_arrays(x: np.ndarray, y: np.ndarray, source: str) -> tuple[np.ndarray
         raise LeanmlError(
             f"{source}: y must have shape (n,) with n = len(x) = {len(x)}, got {y.shape}"
         )
+    if len(x) == 0:
+        raise LeanmlError(f"{source}: holds no samples (x has shape {x.shape})")
     if not np.all(np.isfinite(x)):
         bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
         raise LeanmlError(f"{source}: x contains {bad} NaN or infinite value(s)")
-    if not np.issubdtype(y.dtype, np.number) or not np.all(np.isfinite(y)):
+    if not np.issubdtype(y.dtype, np.number) or np.issubdtype(y.dtype, np.complexfloating):
         raise LeanmlError(f"{source}: y must hold integer class labels 0..K-1, got dtype {y.dtype}")
+    if not np.all(np.isfinite(y)):
+        bad = int(np.size(y) - np.count_nonzero(np.isfinite(y)))
+        raise LeanmlError(
+            f"{source}: y must hold integer class labels 0..K-1, found {bad} NaN or infinite"
+        )
     if not np.all(np.equal(np.mod(y, 1), 0)):
         raise LeanmlError(f"{source}: y must hold integer class labels 0..K-1, found non-integers")
     y = y.astype(np.int64)

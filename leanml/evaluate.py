@@ -353,7 +353,11 @@ def score(candidate: Candidate, test: Split, n_classes: int, measure_cfg) -> dic
 
     sample = test.x[:64]
     if candidate.format == "keras":
-        model = load(candidate.path, candidate.family)
+        # the stage that writes it: `train`, or one of a foreach family (`compress@prune`)
+        producer = candidate.family
+        if candidate.method != candidate.family:
+            producer = f"{candidate.family}@{candidate.method}"
+        model = load(candidate.path, producer)
         import keras
 
         def call(x):

@@ -74,18 +74,26 @@ def build(spec: ModelSpec, input_shape: tuple[int, ...], n_classes: int) -> kera
 
 
 def load(path, stage: str = "train") -> keras.Model:
-    """Load a saved `.keras` model safely; a missing or corrupt file names the producing stage."""
+    """Load a saved `.keras` model safely (`safe_mode=True`: no arbitrary code such as Lambda
+    layers); a missing or corrupt file is a `LeanmlError` naming the stage that writes it."""
     from pathlib import Path
 
+    from leanml.paths import project_root
+
     path = Path(path)
+    try:  # shown relative to the project, as in dvc.yaml
+        shown = path.resolve().relative_to(project_root())
+    except ValueError:
+        shown = path
     if not path.is_file():
         raise LeanmlError(
-            f"{path}: missing; it is written by the {stage} stage (`dvc repro {stage}`)"
+            f"{shown}: missing; it is written by the {stage} stage: run `dvc repro {stage}` first"
         )
     try:
         return keras.models.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
         raise LeanmlError(
-            f"{path}: not a loadable Keras model ({type(exc).__name__}); rerun the {stage} stage "
-            f"(`dvc repro -f {stage}`)"
+            f"{shown}: not a loadable Keras model ({type(exc).__name__}{': ' if reason else ''}"
+            f"{reason}); rerun the {stage} stage that writes it: `dvc repro -f {stage}`"
         ) from None

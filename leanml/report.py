@@ -76,6 +76,14 @@ def convergence_report(group, names, title: str) -> list[str]:
         metrics = read_json(out.metrics)
         keys = ("best_score", "best_val_accuracy", "evaluations", "evaluations_to_best")
         summary[name] = {k: metrics[k] for k in keys}
+    if not curves:
+        from leanml.errors import LeanmlError
+
+        family = group.reports.name
+        raise LeanmlError(
+            f"no {family} results yet: none of {group.reports}/{{{','.join(names)}}}/"
+            f"{group.files.convergence} exists; run `dvc repro {family}`"
+        )
     plot_convergence(curves, group.figure, title)
     write_json(group.summary, summary)
     return sorted(curves)

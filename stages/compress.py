@@ -4,30 +4,36 @@ write models/compress/<method>/ and reports/compress/<method>/, one MLflow child
 
 import sys
 
-from leanml import compress, data, models, params, paths, stage, tracking
-from leanml.compress import run as sweep
+from leanml import data, params, paths, stage, tracking
 from leanml.errors import LeanmlError
 from leanml.io import write_csv, write_metrics
 
 
 def main() -> None:
-    if len(sys.argv) != 2:
-        raise LeanmlError(f"usage: python stages/compress.py <{'|'.join(compress.METHODS)}>")
-    name = sys.argv[1]
-    cfg = params.load()
-    method = compress.get(name, cfg)  # unknown names stop here, before any run is opened
     all_paths = paths.load()
+    # the methods dvc.yaml runs (`foreach` over paths.compress), known without importing them
+    usage = f"python stages/compress.py <{'|'.join(vars(all_paths.compress))}>"
+    name = stage.item_arg(vars(all_paths.compress), "compress: method", usage)
+    if len(sys.argv) != 2:
+        raise LeanmlError(f"compress: expected one method, got {sys.argv[1:]} (usage: {usage})")
+    cfg = params.load()  # bad params stop the stage before TensorFlow is even imported
+
+    from leanml import compress, models
+    from leanml.compress import run as sweep
+
+    method = compress.get(name, cfg)  # unknown names stop here, before any run is opened
     out, base = getattr(all_paths.compress, name), cfg.base
     section = {
         "base": base,
         "compress.fine_tune": cfg.compress.fine_tune,
         f"compress.{name}": getattr(cfg.compress, name),
     }
+    # inputs are read before a run is opened: a missing or corrupt one names its stage
+    splits = data.load_prepared(all_paths.prepare)
+    baseline = models.load(all_paths.train.model, "train")
     with tracking.stage_run(
         f"compress@{name}", base.tracking, section, {"seed": base.seed, "method": name}
     ) as run:
-        splits = data.load_prepared(all_paths.prepare)
-        baseline = models.load(all_paths.train.model, "train")
         ref = sweep.reference(baseline, all_paths.train.model, splits, out.models)
         rows = []
         for variant, row in sweep.run(method, baseline, ref, splits, out.models, base.measure):

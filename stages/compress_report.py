@@ -1,13 +1,18 @@
 """compress_report: every compress method's variants on one accuracy-vs-bytes chart, plus a
 summary (per method: the most accurate variant, the smallest within 1 pp of the baseline)."""
 
-from leanml import compress, paths, stage
-from leanml.compress import run as sweep
+from leanml import params, paths, stage
+from leanml.errors import LeanmlError
 from leanml.io import read_json, write_json
 
 
 def main() -> None:
+    params.load()  # reads no params, but a broken params.yaml stops every stage the same way
     all_paths = paths.load()
+
+    from leanml import compress
+    from leanml.compress import run as sweep
+
     results, ref = {}, None
     for name in compress.METHODS:
         out = getattr(all_paths.compress, name)
@@ -17,8 +22,10 @@ def main() -> None:
         metrics = read_json(out.metrics)
         ref = {k.removeprefix("baseline."): v for k, v in metrics.items() if "baseline." in k}
     if ref is None:
-        print("compress_report: no compress results yet; run `dvc repro compress`")
-        return
+        raise LeanmlError(
+            f"no compress results yet (no {all_paths.compress.prune.results.name} under "
+            f"{all_paths.compress.prune.results.parent.parent}/<method>/); run `dvc repro compress`"
+        )
     report = all_paths.compress_report
     sweep.plot_all(results, ref, report.figure, "compression: test accuracy vs bytes")
     write_json(report.summary, sweep.summarize(results, ref))

@@ -3,13 +3,16 @@
 import sys
 import time
 
-from leanml import evaluate_report, params, paths, stage, tracking
+from leanml import params, paths, stage, tracking
 
 
 def main() -> None:
-    cfg = params.load()
+    cfg = params.load()  # first: bad params stop the stage before TensorFlow is imported
     all_paths = paths.load()
     base = cfg.base
+
+    from leanml import evaluate_report
+
     start = time.perf_counter()
     with tracking.stage_run(
         "evaluate", base.tracking, {"base": base, "evaluate": cfg.evaluate}, {"seed": base.seed}

@@ -2,15 +2,17 @@
 
 from leanml import data, params, paths, stage, tracking
 from leanml.io import write_json
-from leanml.nas.meta import build_metadataset, earlier_runs
-from leanml.nas.objective import train_child
-from leanml.nas.space import ArchSpace
 
 
 def main() -> None:
-    cfg = params.load()
+    cfg = params.load()  # first: bad params stop the stage before TensorFlow is imported
     out = paths.load().nas_metadata
     base, ncfg = cfg.base, cfg.nas
+
+    from leanml.nas.meta import build_metadataset, earlier_runs
+    from leanml.nas.objective import train_child
+    from leanml.nas.space import ArchSpace
+
     used = {
         "base": {"seed": base.seed, "dataset": base.dataset},
         "nas": ncfg.model_dump(include={"space", "meta", "fit"}),

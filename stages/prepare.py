@@ -5,15 +5,16 @@ from leanml.io import write_json
 
 
 def main() -> None:
-    cfg = params.load()
+    cfg = params.load()  # first: bad params stop the stage before anything is read
     out = paths.load().prepare
     base = cfg.base
+    # the dataset is read and checked before a run is opened: bad data leaves no trace
+    x, y = data.load(base.dataset, base.npz_path)
+    splits = data.split(x, y, cfg.prepare.val_fraction, cfg.prepare.test_fraction, base.seed)
+    card = data.card(splits, base.dataset, base.seed)
     with tracking.stage_run(
         "prepare", base.tracking, {"base": base, "prepare": cfg.prepare}, {"seed": base.seed}
     ) as run:
-        x, y = data.load(base.dataset, base.npz_path)
-        splits = data.split(x, y, cfg.prepare.val_fraction, cfg.prepare.test_fraction, base.seed)
-        card = data.card(splits, base.dataset, base.seed)
         data.save(splits, out, card)
         metrics = {
             "n_train": len(splits.train.y),

@@ -1,20 +1,23 @@
 """train: fit the baseline model from params, measure it, write models/train/ and reports/train/."""
 
-from leanml import data, measure, params, paths, stage, tracking
+from leanml import data, params, paths, stage, tracking
 from leanml.io import read_json, write_csv, write_metrics
-from leanml.report import plot_history
-from leanml.train import evaluate, train_and_score
 
 
 def main() -> None:
-    cfg = params.load()
+    cfg = params.load()  # first: bad params stop the stage before any import, read or run
     all_paths = paths.load()
     out, base = all_paths.train, cfg.base
+    splits = data.load_prepared(all_paths.prepare)  # missing inputs too, before a run is opened
+    card = read_json(all_paths.prepare.card)
+
+    from leanml import measure  # TensorFlow: seconds to import, so only once the input is good
+    from leanml.report import plot_history
+    from leanml.train import evaluate, train_and_score
+
     with tracking.stage_run(
         "train", base.tracking, {"base": base, "train": cfg.train}, {"seed": base.seed}
     ) as run:
-        splits = data.load_prepared(all_paths.prepare)
-        card = read_json(all_paths.prepare.card)
         run.set_tags({"dataset": card["dataset"], "dataset.sha256": card["sha256"]})
 
         result = train_and_score(
