@@ -1,8 +1,9 @@
 """`make server` is a real MLflow tracking server: a parallel search logs every trial to it.
 
 Starts the exact command of `make server` (sqlite store, artifacts under the project, bound to
-127.0.0.1) on a free loopback port, runs a small search on two Dask workers against it over HTTP
-and checks that every trial run arrived, nested under its stage run and the pipeline run.
+127.0.0.1) on a free loopback port, runs `dvc repro search@random` with trials on two Dask
+workers against it over HTTP, and checks that every trial run arrived, nested under its stage
+run and the pipeline run.
 """
 
 import shlex
@@ -16,7 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT, copy_project, project_env
+from tests import e2e
+from tests.conftest import ROOT, project_env
 
 pytestmark = pytest.mark.slow
 
@@ -69,29 +71,22 @@ def server(tmp_path):
 
 
 def test_parallel_search_logs_every_trial_to_the_server(server, tmp_path):
-    project = tmp_path / "project"
-    copy_project(project)
+    project = e2e.make_project(tmp_path / "project")  # tiny params, git + DVC
     cfg = yaml.safe_load((project / "params.yaml").read_text())
     cfg["search"]["budget"] = 4
-    cfg["search"]["fit"].update({"epochs": 1, "early_stopping_patience": 0})
-    cfg["base"]["measure"] = {"warmup": 1, "runs": 5, "batch_size": 32}
-    cfg["execution"] = {"backend": "dask", "workers": 2}
+    cfg["execution"].update({"backend": "dask", "workers": 2})
     (project / "params.yaml").write_text(yaml.safe_dump(cfg))
-    env = project_env(
-        {"MLFLOW_TRACKING_URI": server, "LEANML_ROOT": str(project), "LEANML_PIPELINE": "srv"}
-    )
-    for argv in (["stages/prepare.py"], ["stages/search.py", "random"]):
-        done = subprocess.run(
-            [sys.executable, *argv],
-            cwd=project,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-    assert "dask LocalCluster, 2 worker processes" in done.stderr
+    env = {"MLFLOW_TRACKING_URI": server, "LEANML_PIPELINE": "srv"}
+    out = e2e.sh(project, "dvc", "repro", "search@random", env=env)
+    assert "trials run on dask LocalCluster, 2 worker processes" in out
     assert not (project / "mlflow.db").exists()  # nothing bypassed the server
+    trials_csv = (project / "reports/search/random/trials.csv").read_text().splitlines()
+    assert len(trials_csv) == 5 and all(",ok," in row for row in trials_csv[1:])
+
+    # where trials run is not a DVC param of the stage: changing it reruns nothing
+    cfg["execution"].update({"backend": "serial", "workers": 1})
+    (project / "params.yaml").write_text(yaml.safe_dump(cfg))
+    assert "search@random" not in e2e.sh(project, "dvc", "status", env=env)
 
     import mlflow
 
