@@ -76,3 +76,14 @@ def project_env(extra: dict | None = None) -> dict:
     env.update({"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"})
     env.update(extra or {})
     return env
+
+
+@pytest.fixture(scope="session")
+def e2e_pipeline(tmp_path_factory):
+    """The whole pipeline run end to end twice on tiny params (see tests/e2e.py): `root` after
+    `dvc repro` (test_pipeline.py goes on in it), and a twin run alongside it."""
+    from tests import e2e
+
+    pipeline = e2e.run(tmp_path_factory.mktemp("e2e"))
+    yield pipeline
+    e2e.cleanup(pipeline)

@@ -1,109 +1,24 @@
 """End to end: `dvc repro` and `dvc exp run` in a temporary copy of the project, real MLflow."""
 
 import json
-import subprocess
 
 import pytest
 import yaml
 
-from tests.conftest import copy_project, project_env
+from tests import e2e
+from tests.e2e import COMPRESS, NAS, SEARCH
 
 pytestmark = pytest.mark.slow
 
-COPY = [
-    "stages",
-    "leanml",
-    "inputs",
-    "params.yaml",
-    "dvc.yaml",
-    ".dvc/config",
-    ".dvcignore",
-    ".gitignore",
-]
 
-
-# One or two variants per compress method, one fine-tune epoch: the stages stay cheap here.
-COMPRESS_TINY = {
-    "prune": {"sparsities": [0.5], "epochs": 1, "structured": {"fractions": [0.5], "epochs": 1}},
-    "quantize": {
-        "tflite": {"modes": ["dynamic_int8"], "calibration_samples": 20},
-        "ptq": {"bits": [4], "granularities": ["per_channel"], "schemes": ["symmetric"]},
-        "qat": {"bits": [4], "epochs": 1},
-    },
-    "lowrank": {"values": [0.5], "epochs": 1},
-    "combined": {"sparsities": [0.8], "bits": [4], "epochs": 1},
-}
-COMPRESS = ["prune", "quantize", "lowrank", "combined"]
-
-# Two trained models per search algorithm, one epoch each.
-SEARCH_TINY = {
-    "budget": 3,
-    "fit": {"epochs": 1, "early_stopping_patience": 0},
-    "ga": {"population": 2},
-    "pso": {"particles": 2},
-    "bayes": {"initial_points": 2, "acq_points": 100},
-}
-SEARCH = ["ga", "pso", "bayes", "random"]
-
-# Two children per NAS strategy; a meta-dataset of one architecture per source task.
-NAS_TINY = {
-    "budget": 2,
-    "fit": {"epochs": 1, "early_stopping_patience": 0},
-    "space": {"max_layers": 2},
-    "rl": {"children_per_update": 1},
-    "meta": {"source_architectures": 1, "source_epochs": 1, "synthetic_tasks": 0, "warm_start": 1},
-}
-NAS = ["rl", "meta", "random"]
-
-
-def _sh(cwd, *cmd, timeout=600):
-    done = subprocess.run(
-        list(cmd),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=project_env({"LEANML_ROOT": str(cwd)}),
-    )
-    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout + done.stderr
+_sh = e2e.sh
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    root = copy_project(tmp_path_factory.mktemp("project"), COPY)
-    cfg = yaml.safe_load((root / "params.yaml").read_text())
-    cfg["train"]["epochs"] = 2
-    cfg["train"]["model"]["mlp"]["hidden_units"] = [32]
-    cfg["base"]["measure"] = {"warmup": 2, "runs": 10, "batch_size": 64}
-    cfg["evaluate"]["measure"] = {"warmup": 1, "runs": 5, "batch_size": 32}
-    cfg["compress"].update(COMPRESS_TINY)
-    for section, values in NAS_TINY.items():
-        if isinstance(values, dict):
-            cfg["nas"][section].update(values)
-        else:
-            cfg["nas"][section] = values
-    for section, values in SEARCH_TINY.items():
-        if isinstance(values, dict):
-            cfg["search"][section].update(values)
-        else:
-            cfg["search"][section] = values
-    (root / "params.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    _sh(root, "git", "init", "-q")
-    _sh(
-        root,
-        "git",
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@t",
-        "commit",
-        "-q",
-        "--allow-empty",
-        "-m",
-        "init",
-    )
-    return root
+def project(e2e_pipeline):
+    """The project copy after its first `dvc repro` (tests/e2e.py, shared with the determinism
+    test, which compares a second run of the same params with it)."""
+    return e2e_pipeline.root
 
 
 def _runs(root):
@@ -114,8 +29,8 @@ def _runs(root):
     return client, client.search_runs([experiment.experiment_id])
 
 
-def test_repro_then_exp_run(project):
-    out = _sh(project, "dvc", "repro")
+def test_repro_then_exp_run(project, e2e_pipeline):
+    out = e2e_pipeline.first_repro  # the fixture's `dvc repro`
     assert "Running stage 'prepare'" in out and "Running stage 'train'" in out
 
     card = json.loads((project / "data/prepared/card.json").read_text())

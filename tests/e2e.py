@@ -1,0 +1,237 @@
+"""The end-to-end project shared by test_pipeline.py and test_determinism.py.
+
+One temporary copy of the project on tiny params runs the whole pipeline with `dvc repro`
+(`first`); a second copy with the same params (`twin`) runs the whole pipeline again, at the same
+time, in the background, so that the determinism test costs one extra pipeline run that
+overlaps the first instead of two more. `first`'s outputs are kept in a snapshot right after its
+`dvc repro`, before test_pipeline.py changes params and reruns stages in that copy.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import copy_project, project_env
+
+COPY = [
+    "stages",
+    "leanml",
+    "inputs",
+    "params.yaml",
+    "dvc.yaml",
+    ".dvc/config",
+    ".dvcignore",
+    ".gitignore",
+]
+
+
+# One or two variants per compress method, one fine-tune epoch: the stages stay cheap here.
+COMPRESS_TINY = {
+    "prune": {"sparsities": [0.5], "epochs": 1, "structured": {"fractions": [0.5], "epochs": 1}},
+    "quantize": {
+        "tflite": {"modes": ["dynamic_int8"], "calibration_samples": 20},
+        "ptq": {"bits": [4], "granularities": ["per_channel"], "schemes": ["symmetric"]},
+        "qat": {"bits": [4], "epochs": 1},
+    },
+    "lowrank": {"values": [0.5], "epochs": 1},
+    "combined": {"sparsities": [0.8], "bits": [4], "epochs": 1},
+}
+COMPRESS = ["prune", "quantize", "lowrank", "combined"]
+
+# Two trained models per search algorithm, one epoch each.
+SEARCH_TINY = {
+    "budget": 3,
+    "fit": {"epochs": 1, "early_stopping_patience": 0},
+    "ga": {"population": 2},
+    "pso": {"particles": 2},
+    "bayes": {"initial_points": 2, "acq_points": 100},
+}
+SEARCH = ["ga", "pso", "bayes", "random"]
+
+# Two children per NAS strategy; a meta-dataset of one architecture per source task.
+NAS_TINY = {
+    "budget": 2,
+    "fit": {"epochs": 1, "early_stopping_patience": 0},
+    "space": {"max_layers": 2},
+    "rl": {"children_per_update": 1},
+    "meta": {"source_architectures": 1, "source_epochs": 1, "synthetic_tasks": 0, "warm_start": 1},
+}
+NAS = ["rl", "meta", "random"]
+
+# The folders of DVC outputs that the determinism test compares.
+OUTPUTS = ("data", "models", "reports")
+
+
+def sh(cwd, *cmd, timeout=600, env=None):
+    done = subprocess.run(
+        list(cmd),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=project_env({"LEANML_ROOT": str(cwd), **(env or {})}),
+    )
+    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout + done.stderr
+
+
+def make_project(root: Path) -> Path:
+    """A copy of the project on the tiny params above, in a fresh git repository."""
+    root = copy_project(root, COPY)
+    cfg = yaml.safe_load((root / "params.yaml").read_text())
+    cfg["train"]["epochs"] = 2
+    cfg["train"]["model"]["mlp"]["hidden_units"] = [32]
+    cfg["base"]["measure"] = {"warmup": 2, "runs": 10, "batch_size": 64}
+    cfg["evaluate"]["measure"] = {"warmup": 1, "runs": 5, "batch_size": 32}
+    cfg["compress"].update(COMPRESS_TINY)
+    for section, values in NAS_TINY.items():
+        if isinstance(values, dict):
+            cfg["nas"][section].update(values)
+        else:
+            cfg["nas"][section] = values
+    for section, values in SEARCH_TINY.items():
+        if isinstance(values, dict):
+            cfg["search"][section].update(values)
+        else:
+            cfg["search"][section] = values
+    (root / "params.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    sh(root, "git", "init", "-q")
+    sh(root, *"git -c user.name=t -c user.email=t@t commit -q --allow-empty -m init".split())
+    return root
+
+
+# The twin runs every stage of its dvc.yaml, in DVC's own order and with DVC's own commands,
+# each in a forked child of one process that imported TensorFlow, Keras and MLflow once: the
+# same stage code as under `dvc repro`, without ~6 s of imports per stage. A different way of
+# running the same stages, with another PYTHONHASHSEED: results must not depend on either.
+PRELOAD = [
+    "tensorflow",
+    "keras",
+    "matplotlib.pyplot",
+    "pandas",
+    "git",
+    "sqlalchemy",
+    "alembic.command",
+    "mlflow",
+    "mlflow.keras",
+    "mlflow.pyfunc",
+    "mlflow.store.tracking.sqlalchemy_store",
+    "sklearn.gaussian_process",
+    "sklearn.ensemble",
+    "skopt",
+    "deap.base",
+    "pyswarms",
+    *(
+        f"leanml.{name}"
+        for name in (
+            "stage tracking train models report measure data compress evaluate evaluate_report "
+            "leaderboard search search.ga search.pso search.bayes search.random search.pipeline "
+            "nas nas.rl nas.meta nas.random nas.objective"
+        ).split()
+    ),
+]
+DRIVER = """
+import importlib, os, runpy, shlex, sys, time
+import networkx as nx
+from dvc.repo import Repo
+import matplotlib
+matplotlib.use("Agg")
+for name in PRELOAD:  # what the stages import; a module that no longer exists is skipped
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        pass
+
+stages = list(reversed(list(nx.topological_sort(Repo(".").index.graph))))
+print("stages:", " ".join(s.addressing for s in stages), flush=True)
+for stage in stages:
+    argv = shlex.split(stage.cmd)
+    assert argv[0] == "python", stage.cmd
+    start = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            sys.argv = argv[1:]
+            runpy.run_path(argv[1], run_name="__main__")
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+            code = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    print(f"{stage.addressing}: {time.perf_counter() - start:.1f} s", flush=True)
+    if status != 0:
+        sys.exit(f"{stage.addressing} failed ({status})")
+"""
+
+
+def start_pipeline(root: Path, hash_seed: str, log: Path) -> subprocess.Popen:
+    """Run every stage of `root` in the background (see DRIVER); output goes to `log`."""
+    env = project_env(
+        {"LEANML_ROOT": str(root), "PYTHONHASHSEED": hash_seed, "PYTHONPATH": str(root)}
+    )
+    with open(log, "w") as handle:
+        return subprocess.Popen(
+            [sys.executable, "-c", f"PRELOAD = {PRELOAD!r}\n{DRIVER}"],
+            cwd=root,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+
+
+def snapshot(root: Path, target: Path) -> Path:
+    """Copy `root`'s output folders to `target` (DVC's .gitignore files left out)."""
+    for name in OUTPUTS:
+        if (root / name).is_dir():
+            shutil.copytree(root / name, target / name, ignore=shutil.ignore_patterns(".gitignore"))
+    return target
+
+
+@dataclass
+class Pipeline:
+    root: Path  # `first`: test_pipeline.py keeps working in it
+    first_repro: str  # the output of its `dvc repro`
+    first_outputs: Path  # its outputs right after that `dvc repro`
+    twin: Path
+    twin_process: subprocess.Popen
+    twin_log: Path
+
+    def wait_twin(self, timeout: float = 900) -> None:
+        code = self.twin_process.wait(timeout=timeout)
+        assert code == 0, f"the twin pipeline run failed:\n{self.twin_log.read_text()[-6000:]}"
+
+
+def run(base: Path) -> Pipeline:
+    """`first` runs `dvc repro` while `twin` (same params) runs the same stages alongside."""
+    first = make_project(base / "project")
+    twin = base / "twin"
+    shutil.copytree(first, twin)
+    log = base / "twin.log"
+    process = start_pipeline(twin, "2", log)
+    try:
+        # PYTHONPATH: both copies run their own copy of the code, not the editable install
+        out = sh(first, "dvc", "repro", env={"PYTHONHASHSEED": "1", "PYTHONPATH": str(first)})
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    outputs = snapshot(first, base / "first_outputs")
+    return Pipeline(first, out, outputs, twin, process, log)
+
+
+def cleanup(pipeline: Pipeline) -> None:
+    if pipeline.twin_process.poll() is None:
+        pipeline.twin_process.kill()
+        pipeline.twin_process.wait()
