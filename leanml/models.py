@@ -24,7 +24,12 @@ def register(kind: str) -> Callable[[Builder], Builder]:
 @register("mlp")
 def build_mlp(spec: MLP, input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
     """Flatten → Dense(units, activation) [→ Dropout] … → Dense(n_classes, softmax)."""
-    layers: list[keras.layers.Layer] = [keras.Input(shape=input_shape), keras.layers.Flatten()]
+    # Every layer is named: Keras's automatic names count the layers built before in the process
+    # (`flatten_3`), which would make the saved file depend on what ran earlier (a resumed search).
+    layers: list[keras.layers.Layer] = [
+        keras.Input(shape=input_shape, name="input"),
+        keras.layers.Flatten(name="flatten"),
+    ]
     for i, units in enumerate(spec.hidden_units):
         layers.append(keras.layers.Dense(units, activation=spec.activation, name=f"dense_{i}"))
         if spec.dropout > 0:
@@ -41,7 +46,7 @@ def build_cnn(spec: CNN, input_shape: tuple[int, ...], n_classes: int) -> keras.
             "train.model.kind: 'cnn' needs image data of shape (H, W, C); this dataset's "
             f"samples have shape {input_shape}, use 'mlp'"
         )
-    layers: list[keras.layers.Layer] = [keras.Input(shape=input_shape)]
+    layers: list[keras.layers.Layer] = [keras.Input(shape=input_shape, name="input")]
     side = min(input_shape[:2])
     for i, filters in enumerate(spec.filters):
         layers.append(
@@ -57,7 +62,7 @@ def build_cnn(spec: CNN, input_shape: tuple[int, ...], n_classes: int) -> keras.
         if side // spec.pool_size >= 1 and spec.pool_size > 1:
             layers.append(keras.layers.MaxPooling2D(spec.pool_size, name=f"pool_{i}"))
             side //= spec.pool_size
-    layers.append(keras.layers.Flatten())
+    layers.append(keras.layers.Flatten(name="flatten"))
     for i, units in enumerate(spec.dense_units):
         layers.append(keras.layers.Dense(units, activation=spec.activation, name=f"dense_{i}"))
         if spec.dropout > 0:
@@ -89,11 +94,22 @@ def load(path, stage: str = "train") -> keras.Model:
         raise LeanmlError(
             f"{shown}: missing; it is written by the {stage} stage: run `dvc repro {stage}` first"
         )
+    import zipfile
+
+    if not zipfile.is_zipfile(path):  # keras would say "File not found" of a corrupt file
+        raise LeanmlError(
+            f"{shown}: corrupt or truncated (not a .keras zip archive); rerun the {stage} stage "
+            f"that writes it: `dvc repro -f {stage}`"
+        )
     try:
         return keras.models.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+        text = " ".join(str(exc).split())
+        if "arbitrary code" in text:
+            reason = "refused by safe_mode: it holds Python code, e.g. a Lambda layer"
+        else:
+            reason = f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
         raise LeanmlError(
-            f"{shown}: not a loadable Keras model ({type(exc).__name__}{': ' if reason else ''}"
-            f"{reason}); rerun the {stage} stage that writes it: `dvc repro -f {stage}`"
+            f"{shown}: not a loadable Keras model ({reason}); rerun the {stage} stage that "
+            f"writes it: `dvc repro -f {stage}`"
         ) from None

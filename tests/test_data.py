@@ -67,6 +67,15 @@ def test_user_npz_images_get_a_channel(tmp_path):
         ({"x": np.zeros((10, 3)), "y": np.zeros(10)}, "K ≥ 2"),
         ({"x": np.zeros((10, 4, 4, 2)), "y": np.arange(10) % 2}, "1 or 3 channels"),
         ({"x": np.array(["a"] * 10), "y": np.arange(10) % 2}, "real numeric array"),
+        ({"x": np.full((10, 3), np.inf), "y": np.arange(10) % 2}, "30 NaN or infinite value(s)"),
+        ({"x": np.zeros((0, 3)), "y": np.zeros(0, int)}, "holds no samples"),
+        ({"x": np.zeros((10, 2, 2, 2, 1)), "y": np.arange(10) % 2}, "got (10, 2, 2, 2, 1)"),
+        ({"x": np.zeros((10, 3)), "y": np.eye(2)[np.arange(10) % 2]}, "got (10, 2)"),
+        ({"x": np.zeros((10, 3)), "y": np.r_[np.nan, np.arange(9) % 2]}, "found 1 NaN or infinite"),
+        (
+            {"x": np.zeros((10, 3)), "y": np.array(["a", "b"] * 5)},
+            "class labels 0..K-1, got dtype <U1",
+        ),
     ],
 )
 def test_bad_npz(tmp_path, arrays, message):
@@ -88,6 +97,9 @@ def test_truncated_and_missing_npz(tmp_path):
     path = _npz(tmp_path, x=np.zeros((50, 3)), y=np.arange(50) % 2)
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(LeanmlError, match="not a readable .npz file"):
+        data.load("npz", str(path))
+    path.write_bytes(b"PK\x03\x04" + np.random.default_rng(0).bytes(300))  # a zip header only
+    with pytest.raises(LeanmlError, match="not a readable .npz file .BadZipFile"):
         data.load("npz", str(path))
     with pytest.raises(LeanmlError, match="base.npz_path: file not found"):
         data.load("npz", str(tmp_path / "nope.npz"))

@@ -22,10 +22,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
+from leanml import tracking
 from tests.conftest import ROOT, copy_project, project_env
+
+# the real functions, kept before any tripwire replaces them
+_REAL_CONNECT, _REAL_STAGE_RUN = tracking.connect, tracking.stage_run
 
 
 def _entry_points() -> list[tuple[str, list[str]]]:
@@ -846,3 +851,235 @@ def test_real_processes(tmp_path):
         key, fragment = expected[0]
         assert f"params.yaml: {key}: " in lines[0] and fragment in lines[0], (name, lines)
         assert sorted(p.name for p in root.iterdir()) == ["params.yaml", "stages"], name
+
+
+# --- faulty files between stages ----------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_project(tmp_path, monkeypatch):
+    """A project of its own (stages, params.yaml); MLflow tripwired unless a test re-arms it."""
+    root = copy_project(tmp_path / "project", names=("stages", "params.yaml"))
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("LEANML_ROOT", str(root))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    for name in ("connect", "stage_run"):
+
+        def tripwire(*args, _where=f"leanml.tracking.{name}", **kwargs):
+            raise WorkStarted(_where)
+
+        monkeypatch.setattr(f"leanml.tracking.{name}", tripwire)
+    return root
+
+
+def _edit_params(root: Path, edits: dict) -> None:
+    cfg = yaml.safe_load((root / "params.yaml").read_text())
+    for dotted, value in edits.items():
+        _set(cfg, dotted, value)
+    (root / "params.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
+
+
+def _npz(**arrays) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+_X, _Y = np.random.default_rng(0).random((60, 4)), np.arange(60) % 3
+
+DATA_FAULTS = [
+    ("truncated", _npz(x=_X, y=_Y)[:300], "not a readable .npz file"),
+    (
+        "random-bytes",
+        np.random.default_rng(1).bytes(400),
+        "not a readable .npz file (not a zip archive)",
+    ),
+    (
+        "zip-header-only",
+        b"PK\x03\x04" + np.random.default_rng(2).bytes(400),
+        "not a readable .npz file (BadZipFile",
+    ),
+    (
+        "pickled-objects",
+        _npz(x=np.array([{"a": 1}] * 60, dtype=object), y=_Y),
+        "holds pickled Python objects, which are refused for safety",
+    ),
+    ("no-y", _npz(x=_X), "needs arrays 'x' and 'y', missing ['y']"),
+    (
+        "x-1d",
+        _npz(x=_X[:, 0], y=_Y),
+        "x must have shape (n, features), (n, H, W) or (n, H, W, C), got (60,)",
+    ),
+    ("x-5d", _npz(x=_X.reshape(60, 1, 2, 2, 1), y=_Y), "got (60, 1, 2, 2, 1)"),
+    (
+        "y-wrong-length",
+        _npz(x=_X, y=_Y[:50]),
+        "y must have shape (n,) with n = len(x) = 60, got (50,)",
+    ),
+    ("nan-feature", _npz(x=np.where(_X > 0.99, np.nan, _X), y=_Y), "NaN or infinite value(s)"),
+    ("inf-feature", _npz(x=np.where(_X > 0.99, np.inf, _X), y=_Y), "NaN or infinite value(s)"),
+    ("nan-label", _npz(x=_X, y=np.where(_Y == 2, np.nan, _Y)), "NaN or infinite"),
+    (
+        "gappy-labels",
+        _npz(x=_X, y=_Y * 2),
+        "must use every label 0..K-1 with K ≥ 2, found labels [0, 2, 4]",
+    ),
+    ("empty", _npz(x=_X[:0], y=_Y[:0]), "holds no samples"),
+    (
+        "class-too-small",
+        _npz(x=_X, y=np.r_[np.zeros(57, int), np.ones(3, int)]),
+        "class 1 has 3 sample(s)",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"), [pytest.param(c, f, id=i) for i, c, f in DATA_FAULTS]
+)
+def test_data_faults_through_prepare(fresh_project, content, fragment):
+    """A bad dataset stops prepare before an MLflow run is opened, naming the file and problem."""
+    (fresh_project / "inputs").mkdir()
+    (fresh_project / "inputs/mine.npz").write_bytes(content)
+    _edit_params(fresh_project, {"base.dataset": "npz", "base.npz_path": "inputs/mine.npz"})
+    code, err = run_stage(fresh_project, ["stages/prepare.py"])
+    assert code == 2 and "Traceback" not in err, (code, err)
+    assert err.startswith("prepare: error: ") and fragment in err, err
+    assert "inputs/mine.npz" in err or "class 1" in err, err  # the split names the class
+    assert len(err.strip().splitlines()) == 1
+    assert not (fresh_project / "data").exists()
+
+
+def _tiny_prepared(root: Path, tiny_splits) -> None:
+    from leanml import data, paths
+
+    data.save(tiny_splits, paths.load(root).prepare, data.card(tiny_splits, "digits", 0))
+
+
+def _small_model(tiny_splits):
+    from leanml import models
+    from leanml.params import ModelSpec
+
+    spec = ModelSpec.model_validate({"mlp": {"hidden_units": [4]}})
+    return models.build(spec, tiny_splits.input_shape, 10)
+
+
+def _model_bytes(tiny_splits, tmp_path) -> bytes:
+    path = tmp_path / "good.keras"
+    _small_model(tiny_splits).save(path)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "fault", ["missing", "truncated", "random-bytes", "zip-not-keras", "lambda"]
+)
+def test_model_faults_through_compress(fresh_project, tiny_splits, tmp_path, fault):
+    """compress reads train's model: missing or corrupt, it names the file and the train stage."""
+    import zipfile
+
+    import keras
+
+    _tiny_prepared(fresh_project, tiny_splits)
+    target = fresh_project / "models/train/model.keras"
+    target.parent.mkdir(parents=True)
+    if fault == "truncated":
+        target.write_bytes(_model_bytes(tiny_splits, tmp_path)[:2000])
+    elif fault == "random-bytes":
+        target.write_bytes(np.random.default_rng(0).bytes(3000))
+    elif fault == "zip-not-keras":
+        with zipfile.ZipFile(target, "w") as archive:
+            archive.writestr("notes.txt", "not a model")
+    elif fault == "lambda":
+        keras.Sequential(
+            [keras.Input((8, 8, 1)), keras.layers.Lambda(lambda x: x), keras.layers.Flatten()]
+        ).save(target)
+    expected = {
+        "missing": "models/train/model.keras: missing; it is written by the train stage: run `dvc repro train` first",
+        "truncated": "models/train/model.keras: corrupt or truncated (not a .keras zip archive); rerun the train stage that writes it: `dvc repro -f train`",
+        "random-bytes": "models/train/model.keras: corrupt or truncated",
+        "zip-not-keras": "models/train/model.keras: not a loadable Keras model",
+        "lambda": "models/train/model.keras: not a loadable Keras model (refused by safe_mode: it holds Python code, e.g. a Lambda layer)",
+    }[fault]
+    code, err = run_stage(fresh_project, ["stages/compress.py", "prune"])
+    assert code == 2 and "Traceback" not in err, (code, err)
+    assert err.startswith("compress@prune: error: ") and expected in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert not (fresh_project / "models/compress").exists()
+
+
+def test_model_faults_through_evaluate(fresh_project, tiny_splits, tmp_path, monkeypatch):
+    """evaluate skips a corrupt candidate naming its file and producing stage; with nothing left
+    to score it stops with exit 2. The run is real (a tmp MLflow store) and ends FAILED."""
+    monkeypatch.setattr("leanml.tracking.connect", _REAL_CONNECT)
+    monkeypatch.setattr("leanml.tracking.stage_run", _REAL_STAGE_RUN)
+    monkeypatch.setenv("LEANML_PIPELINE", f"fuzz-{tmp_path.name}")
+    _tiny_prepared(fresh_project, tiny_splits)
+    good = _model_bytes(tiny_splits, tmp_path)
+    (fresh_project / "models/train").mkdir(parents=True)
+    (fresh_project / "models/train/model.keras").write_bytes(good[: len(good) // 2])
+    (fresh_project / "models/search/ga").mkdir(parents=True)
+    (fresh_project / "models/search/ga/best.keras").write_bytes(b"PK\x03\x04 not a model")
+    code, err = run_stage(fresh_project, ["stages/evaluate.py"])
+    assert code == 2 and "Traceback" not in err, (code, err)
+    assert (
+        "skipped train: models/train/model.keras: corrupt or truncated (not a .keras zip "
+        "archive); rerun the train stage that writes it: `dvc repro -f train`" in err
+    )
+    assert "skipped search/ga: models/search/ga/best.keras: corrupt or truncated" in err
+    assert "`dvc repro -f search@ga`" in err
+    assert "evaluate: error: evaluate: no candidate model could be scored" in err
+    assert not (fresh_project / "reports/evaluate").exists()
+    runs = tracking.runs(yaml_params(fresh_project).base.tracking)
+    assert {r["name"]: r["status"] for r in runs if r["parent"]} == {"evaluate": "FAILED"}
+
+
+def yaml_params(root: Path):
+    from leanml import params
+
+    return params.load(root / "params.yaml")
+
+
+# --- an unusable tracking store: the stage stops before training --------------------------------
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed again when the block ends: nothing listens
+
+
+@pytest.mark.parametrize("store", ["unreachable-server", "read-only-sqlite"])
+def test_unusable_store_stops_train_before_training(fresh_project, tiny_splits, monkeypatch, store):
+    import subprocess as sp
+
+    monkeypatch.setattr("leanml.tracking.connect", _REAL_CONNECT)
+    monkeypatch.setattr("leanml.tracking.stage_run", _REAL_STAGE_RUN)
+
+    def no_training(*args, **kwargs):
+        raise WorkStarted("leanml.train.train_and_score")
+
+    monkeypatch.setattr("leanml.train.train_and_score", no_training)
+    _tiny_prepared(fresh_project, tiny_splits)
+    db = fresh_project / "store.db"
+    if store == "unreachable-server":
+        uri = f"http://127.0.0.1:{_closed_port()}"
+        expected = f"tracking: MLflow store {uri} is unreachable or unusable"
+    else:
+        uri = f"sqlite:///{db}"
+        db.write_bytes(b"")
+        db.chmod(0o444)
+        if os.geteuid() == 0:  # root writes read-only files: make it immutable instead
+            if sp.run(["chattr", "+i", str(db)], capture_output=True).returncode != 0:
+                pytest.skip("running as root without chattr: cannot make a file read-only")
+        expected = f"tracking: cannot write the MLflow store {uri} (the file is read-only)"
+    _edit_params(fresh_project, {"base.tracking.uri": uri})
+    try:
+        code, err = run_stage(fresh_project, ["stages/train.py"])
+    finally:
+        if store != "unreachable-server" and os.geteuid() == 0:
+            sp.run(["chattr", "-i", str(db)], capture_output=True)
+    assert code == 2 and "Traceback" not in err, (code, err)
+    assert err.startswith("train: error: ") and expected in err, err
+    assert "base.tracking.uri" in err and "MLFLOW_TRACKING_URI" in err  # where to point instead
+    assert not (fresh_project / "models").exists()

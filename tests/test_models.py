@@ -43,5 +43,18 @@ def test_load_missing_and_corrupt(tmp_path):
         models.load(tmp_path / "none.keras")
     bad = tmp_path / "bad.keras"
     bad.write_bytes(b"not a zip")
-    with pytest.raises(LeanmlError, match="not a loadable Keras model"):
+    with pytest.raises(LeanmlError, match="corrupt or truncated"):
         models.load(bad)
+
+
+def test_load_refuses_code_in_a_model_file(tmp_path):
+    """safe_mode=True: a Lambda layer (pickled Python code) is refused, not run."""
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Lambda(lambda x: x * 2), keras.layers.Dense(2)]
+    )
+    path = tmp_path / "lambda.keras"
+    model.save(path)
+    with pytest.raises(LeanmlError) as err:
+        models.load(path, "search@ga")
+    assert "not a loadable Keras model" in str(err.value) and "safe_mode" in str(err.value)
+    assert "`dvc repro -f search@ga`" in str(err.value)
