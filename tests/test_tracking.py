@@ -200,3 +200,27 @@ def test_credentials_are_never_logged_or_printed(tracking_cfg, monkeypatch):
         tracking.connect(Tracking())
     assert "unreachable" in str(err.value) and "hunter2" not in str(err.value)
     assert "http://bob:***@127.0.0.1:9" in str(err.value)
+
+
+def test_sigterm_ends_the_stage_with_130_and_its_run_killed(tracking_cfg, capsys):
+    """SIGTERM (what `kill`, `timeout` and schedulers send) is handled like Ctrl-C."""
+    import signal
+
+    from leanml import stage
+
+    def main():
+        with tracking.stage_run("train", tracking_cfg) as run:
+            with run.child("trial-000"):
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    saved = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(SystemExit) as done:
+            stage.run(main, "train")
+    finally:
+        signal.signal(signal.SIGTERM, saved)
+    assert done.value.code == 130
+    assert "train: interrupted" in capsys.readouterr().err
+    status = {r["name"]: r["status"] for r in tracking.runs(tracking_cfg)}
+    assert status["train"] == status["trial-000"] == "KILLED"
+    assert "RUNNING" not in status.values()
