@@ -67,6 +67,19 @@ def test_saved_file_is_byte_identical_for_identical_weights(tmp_path, tiny_split
     assert measure.save_model(loaded, tmp_path / "c.keras").read_bytes() == first.read_bytes()
 
 
+def test_saved_file_does_not_depend_on_models_built_before(tmp_path, tiny_splits):
+    """Layers are named, not numbered by Keras (`flatten_3`): a model rebuilt later in the same
+    process (a resumed search's best model) is the same file."""
+    for kind in ("mlp", "cnn"):
+        spec = ModelSpec(kind=kind, mlp=MLP(hidden_units=[8]), cnn=CNN(filters=[2], dense_units=[]))
+        first = models.build(spec, tiny_splits.input_shape, 10)
+        models.build(spec, tiny_splits.input_shape, 10)  # advances Keras's automatic names
+        again = models.build(spec, tiny_splits.input_shape, 10)
+        again.set_weights(first.get_weights())
+        a = measure.save_model(first, tmp_path / f"{kind}_a.keras").read_bytes()
+        assert a == measure.save_model(again, tmp_path / f"{kind}_b.keras").read_bytes()
+
+
 def test_prepared_data_files_are_byte_identical(tmp_path, tiny_splits):
     from leanml import data, paths
 

@@ -125,7 +125,7 @@ class ArchSpace:
 
     def build(self, arch: Arch, input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
         """The Keras model for an architecture (functional, so skips can join)."""
-        inputs = keras.Input(shape=input_shape)
+        inputs = keras.Input(shape=input_shape, name="input")  # named: see models.build_mlp
         x = inputs
         for i, layer in enumerate(self.layers(arch)):
             is_conv = layer["kind"] == "conv"
