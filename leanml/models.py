@@ -94,11 +94,22 @@ def load(path, stage: str = "train") -> keras.Model:
         raise LeanmlError(
             f"{shown}: missing; it is written by the {stage} stage: run `dvc repro {stage}` first"
         )
+    import zipfile
+
+    if not zipfile.is_zipfile(path):  # keras would say "File not found" of a corrupt file
+        raise LeanmlError(
+            f"{shown}: corrupt or truncated (not a .keras zip archive); rerun the {stage} stage "
+            f"that writes it: `dvc repro -f {stage}`"
+        )
     try:
         return keras.models.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+        text = " ".join(str(exc).split())
+        if "arbitrary code" in text:
+            reason = "refused by safe_mode: it holds Python code, e.g. a Lambda layer"
+        else:
+            reason = f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
         raise LeanmlError(
-            f"{shown}: not a loadable Keras model ({type(exc).__name__}{': ' if reason else ''}"
-            f"{reason}); rerun the {stage} stage that writes it: `dvc repro -f {stage}`"
+            f"{shown}: not a loadable Keras model ({reason}); rerun the {stage} stage that "
+            f"writes it: `dvc repro -f {stage}`"
         ) from None
