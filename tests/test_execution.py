@@ -6,17 +6,18 @@ search contract suite (no Keras), so they stay cheap.
 """
 
 import functools
-import os
-from pathlib import Path
 
 import pytest
 
-from leanml import deadline, search
-from leanml.params import GA, PSO, Bayes, Fit, ModelSpec, Search
+from leanml import deadline, nas, search
+from leanml.nas.space import ArchSpace
+from leanml.params import GA, PSO, RL, Bayes, Fit, ModelSpec, Nas, Search
 from leanml.search import execution, runner
 from leanml.search.objective import keras_objective
 from leanml.search.space import Space, key
-from tests.test_search import ALGORITHMS, synthetic
+from tests.objectives import dies_on_trial, nas_synthetic, synthetic
+
+ALGORITHMS = list(search.ALGORITHMS)
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def two_workers():
 
 def _cfg(budget=10, **update):
     # bayes.batch 2: two constant-liar points per ask, so Bayesian optimisation has a batch too
-    bayes = Bayes(estimator="RF", initial_points=2, acq_points=100, batch=2)
+    bayes = Bayes(estimator="ET", initial_points=2, acq_points=100, batch=2)
     return Search(budget=budget, bayes=bayes, ga=GA(population=2), pso=PSO(particles=2), **update)
 
 
@@ -61,18 +62,9 @@ def test_same_trials_on_one_worker():
         one.close()
 
 
-def _dies_on_trial(config, seed, *, victim_seed, marker: Path | None):
-    """Kill the worker process on one trial: always, or only the first time (marker file)."""
-    if seed == victim_seed and (marker is None or not marker.exists()):
-        if marker is not None:
-            marker.touch()
-        os._exit(1)
-    return synthetic(config, seed)
-
-
 def test_worker_dying_once_is_retried(two_workers, tmp_path):
     victim = runner.trial_seed(3, 2)
-    objective = functools.partial(_dies_on_trial, victim_seed=victim, marker=tmp_path / "died-once")
+    objective = functools.partial(dies_on_trial, victim_seed=victim, marker=tmp_path / "died-once")
     trials = _search("random", objective, executor=two_workers, budget=4)
     assert (tmp_path / "died-once").exists()  # the worker did die
     assert [t.status for t in trials] == ["ok"] * 4
@@ -81,7 +73,7 @@ def test_worker_dying_once_is_retried(two_workers, tmp_path):
 
 def test_worker_dying_twice_fails_that_trial_only(two_workers):
     victim = runner.trial_seed(3, 1)
-    objective = functools.partial(_dies_on_trial, victim_seed=victim, marker=None)
+    objective = functools.partial(dies_on_trial, victim_seed=victim, marker=None)
     trials = _search("random", objective, executor=two_workers, budget=4)
     assert [t.status for t in trials] == ["ok", "failed", "ok", "ok"]
     assert "retried once" in trials[1].error
@@ -117,3 +109,15 @@ def test_trial_over_its_time_limit_fails_and_the_search_goes_on(tiny_splits):
     assert [t.status for t in trials] == ["failed", "failed"]
     assert "exceeded execution.trial_timeout (0.5 s)" in trials[0].error
     assert trials[0].seconds < 10
+
+
+@pytest.mark.parametrize("strategy", ["rl", "random"])
+def test_nas_same_children_serially_and_on_two_workers(strategy, two_workers):
+    cfg = Nas(budget=6, rl=RL(children_per_update=3))
+    space = ArchSpace(cfg.space, image_input=False)
+
+    def children(executor):
+        algo = nas.create(strategy, space, cfg, 5)
+        return runner.run(algo, nas_synthetic, budget=6, seed=5, progress=False, executor=executor)
+
+    assert _rows(children(two_workers)) == _rows(children(None))

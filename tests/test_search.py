@@ -6,8 +6,6 @@ cache, failure handling, resume after an interruption, and that every algorithm 
 its own start and, on average over seeds, beats random search.
 """
 
-import math
-
 import numpy as np
 import pytest
 
@@ -15,29 +13,9 @@ from leanml import search
 from leanml.params import Bayes, Objective, Search
 from leanml.search import runner
 from leanml.search.space import Space, key
+from tests.objectives import synthetic
 
 ALGORITHMS = list(search.ALGORITHMS)
-
-
-def synthetic(config, seed):
-    """Peak 1.0 at 180 units, 2 layers, lr 3e-3, dropout 0.1, tanh, adam, batch 32."""
-    c = config
-    value = (
-        1.0
-        - ((c["hidden_units"] - 180) / 248) ** 2
-        - 0.1 * abs(c["n_layers"] - 2)
-        - 0.3 * (math.log10(c["learning_rate"]) + 2.5) ** 2 / 2.25
-        - (c["dropout"] - 0.1) ** 2
-        - 0.1 * (c["activation"] != "tanh")
-        - 0.1 * (c["optimizer"] != "adam")
-        - 0.05 * (c["batch_size"] != 32)
-    )
-    return {
-        "val_accuracy": value,
-        "params": c["hidden_units"] * c["n_layers"],
-        "file_bytes": 1,
-        "status": "ok",
-    }
 
 
 def _cfg(budget=20, **update):
