@@ -12,16 +12,20 @@ from leanml.io import write_csv, write_metrics
 def main() -> None:
     all_paths = paths.load()
     # the methods dvc.yaml runs (`foreach` over paths.compress), known without importing them
-    usage = f"python stages/compress.py <{'|'.join(vars(all_paths.compress))}>"
-    name = stage.item_arg(vars(all_paths.compress), "compress: method", usage)
+    methods = list(vars(all_paths.compress))
     if len(sys.argv) != 2:
-        raise LeanmlError(f"compress: expected one method, got {sys.argv[1:]} (usage: {usage})")
+        raise LeanmlError(f"usage: python stages/compress.py <{'|'.join(methods)}>")
+    name = sys.argv[1]
+    if name not in methods:
+        raise LeanmlError(
+            f"compress: unknown method {name!r}; registered methods are {', '.join(methods)}"
+        )
     cfg = params.load()  # bad params stop the stage before TensorFlow is even imported
 
     from leanml import compress, models
     from leanml.compress import run as sweep
 
-    method = compress.get(name, cfg)  # unknown names stop here, before any run is opened
+    method = compress.get(name, cfg)  # configured from its own compress.<name> section
     out, base = getattr(all_paths.compress, name), cfg.base
     section = {
         "base": base,

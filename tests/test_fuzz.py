@@ -801,15 +801,15 @@ def test_table_size():
         (["stages/nas.py"], "nas: strategy: must be one of rl, meta, random, got ''"),
         (
             ["stages/compress.py", "nope"],
-            "compress: method: must be one of prune, quantize, lowrank, combined, got 'nope'",
+            "compress: unknown method 'nope'; registered methods are prune, quantize, lowrank, combined",
         ),
         (
             ["stages/compress.py"],
-            "compress: method: must be one of prune, quantize, lowrank, combined, got ''",
+            "usage: python stages/compress.py <prune|quantize|lowrank|combined>",
         ),
         (
             ["stages/compress.py", "prune", "quantize"],
-            "compress: expected one method, got ['prune', 'quantize']",
+            "usage: python stages/compress.py <prune|quantize|lowrank|combined>",
         ),
     ],
     ids=lambda v: " ".join(v) if isinstance(v, list) else None,
