@@ -6,17 +6,34 @@ import json
 from leanml import data, nas, params, paths, stage, tracking
 from leanml.errors import LeanmlError
 from leanml.io import read_json, write_json
-from leanml.nas.meta import load_metadataset, meta_features
-from leanml.nas.objective import nas_objective, reward, train_child, transfer_kwargs
-from leanml.nas.space import ArchSpace
-from leanml.search.pipeline import execute
 
 
 def main() -> None:
     strategy = stage.item_arg(nas.STRATEGIES, "nas: strategy", "stages/nas.py <strategy>")
-    cfg = params.load()
+    cfg = params.load()  # first: bad params stop the stage before TensorFlow is imported
     all_paths = paths.load()
     base, ncfg = cfg.base, cfg.nas
+    # missing or unfit inputs too, before a run is opened
+    splits = data.load_prepared(all_paths.prepare)
+    card = read_json(all_paths.prepare.card)
+    image = len(splits.input_shape) == 3
+    if "conv" in ncfg.space.kinds and not image:
+        raise LeanmlError(
+            "nas.space.kinds: 'conv' needs image data (samples of shape (H, W, C)); this "
+            f"dataset's samples have shape {splits.input_shape}: use kinds: [dense]"
+        )
+    meta_file = all_paths.nas_metadata.data
+    if strategy == "meta" and not meta_file.is_file():
+        raise LeanmlError(
+            f"{meta_file.relative_to(paths.project_root())}: missing; it is written by the "
+            "nas_metadata stage: run `dvc repro nas_metadata` first"
+        )
+
+    from leanml.nas.meta import load_metadataset, meta_features  # TensorFlow: seconds
+    from leanml.nas.objective import nas_objective, reward, train_child, transfer_kwargs
+    from leanml.nas.space import ArchSpace
+    from leanml.search.pipeline import execute
+
     shared = ncfg.model_dump(include={"budget", "fit", "space", "reward"})
     used = {
         "base": base.model_dump(),
@@ -28,21 +45,10 @@ def main() -> None:
     with tracking.stage_run(
         label, base.tracking, used, {"seed": base.seed, "strategy": strategy}
     ) as run:
-        splits = data.load_prepared(all_paths.prepare)
-        card = read_json(all_paths.prepare.card)
         run.set_tags({"dataset": card["dataset"], "dataset.sha256": card["sha256"]})
-        image = len(splits.input_shape) == 3
-        if "conv" in ncfg.space.kinds and not image:
-            raise LeanmlError(
-                "nas.space.kinds: 'conv' needs image data (samples of shape (H, W, C)); this "
-                f"dataset's samples have shape {splits.input_shape}: use kinds: [dense]"
-            )
         space = ArchSpace(ncfg.space, image_input=image)
         extra, fingerprint_extra = {}, ""
         if strategy == "meta":
-            meta_file = all_paths.nas_metadata.data
-            if not meta_file.is_file():
-                raise LeanmlError(f"{meta_file}: missing; it is written by the nas_metadata stage")
             rows, models = load_metadataset(meta_file)
             target = meta_features(splits)
             extra = {"rows": rows, "target": target, "models": models}

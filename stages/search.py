@@ -5,16 +5,20 @@ import json
 
 from leanml import data, params, paths, search, stage, tracking
 from leanml.io import read_json
-from leanml.search.objective import apply, keras_objective
-from leanml.search.pipeline import execute
 from leanml.search.space import Space
-from leanml.train import train_and_score
 
 
 def main() -> None:
     algo = stage.item_arg(search.ALGORITHMS, "search: algorithm", "stages/search.py <algo>")
-    cfg = params.load()
+    cfg = params.load()  # first: bad params stop the stage before TensorFlow is imported
     all_paths = paths.load()
+    splits = data.load_prepared(all_paths.prepare)  # missing inputs too, before a run is opened
+    card = read_json(all_paths.prepare.card)
+
+    from leanml.search.objective import apply, keras_objective  # TensorFlow: seconds
+    from leanml.search.pipeline import execute
+    from leanml.train import train_and_score
+
     base, scfg = cfg.base, cfg.search
     shared = scfg.model_dump(include={"budget", "objective", "fit", "space"})
     used = {
@@ -27,8 +31,6 @@ def main() -> None:
     label = f"search@{algo}"
     tags = {"seed": base.seed, "algorithm": algo}
     with tracking.stage_run(label, base.tracking, used, tags) as run:
-        splits = data.load_prepared(all_paths.prepare)
-        card = read_json(all_paths.prepare.card)
         run.set_tags({"dataset": card["dataset"], "dataset.sha256": card["sha256"]})
         space = Space.from_params(scfg.space)
         fingerprint = hashlib.sha256(
