@@ -28,7 +28,3 @@ def limit(seconds: float | None) -> Iterator[None]:
 def expired() -> bool:
     end = _deadline.get()
     return end is not None and time.monotonic() >= end
-
-
-class TimedOut(Exception):
-    """Raised by code that notices the deadline outside a fit loop."""

@@ -28,8 +28,8 @@ def seed_everything(seed: int) -> None:
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
     # Keras draws every default layer/initializer seed from Python's *global* `random`, which
-    # other threads of the process draw from too (a Dask worker's event loop, MLflow's async
-    # logging): a race that changed trial results from run to run. Keras gets its own stream.
+    # other threads of the process may draw from too (a Dask worker's event loop does): a race
+    # that changed trial results from run to run. Keras gets its own stream.
     from keras.src.random import seed_generator
 
     seed_generator.python_random = random.Random(seed)

@@ -90,16 +90,12 @@ def make_project(root: Path) -> Path:
     cfg["base"]["measure"] = {"warmup": 2, "runs": 10, "batch_size": 64}
     cfg["evaluate"]["measure"] = {"warmup": 1, "runs": 5, "batch_size": 32}
     cfg["compress"].update(COMPRESS_TINY)
-    for section, values in NAS_TINY.items():
-        if isinstance(values, dict):
-            cfg["nas"][section].update(values)
-        else:
-            cfg["nas"][section] = values
-    for section, values in SEARCH_TINY.items():
-        if isinstance(values, dict):
-            cfg["search"][section].update(values)
-        else:
-            cfg["search"][section] = values
+    for family, tiny in (("nas", NAS_TINY), ("search", SEARCH_TINY)):
+        for section, values in tiny.items():
+            if isinstance(values, dict):
+                cfg[family][section].update(values)
+            else:
+                cfg[family][section] = values
     (root / "params.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     sh(root, "git", "init", "-q")
     sh(root, *"git -c user.name=t -c user.email=t@t commit -q --allow-empty -m init".split())
