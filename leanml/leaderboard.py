@@ -10,6 +10,7 @@ from typing import Any
 
 from leanml.errors import LeanmlError
 from leanml.evaluate import BASELINE_FAMILY, Candidate
+from leanml.report.pareto import non_dominated
 
 COLUMNS = [
     "rank",
@@ -42,20 +43,6 @@ COLUMNS = [
 PARETO_COLUMNS = ["front", "order", "name", "family", "method", "accuracy", "cost_metric", "cost"]
 # The two trade-offs: accuracy (higher is better) against each cost (lower is better).
 FRONTS = {"size": "size_bytes", "latency": "latency_ms_p50"}
-
-
-def non_dominated(points: Sequence[tuple[float, float]]) -> list[bool]:
-    """For (accuracy ↑, cost ↓) points: True where no other point is at least as good on both
-    and strictly better on one. Identical points do not dominate each other."""
-    flags = []
-    for i, (acc, cost) in enumerate(points):
-        dominated = any(
-            a >= acc and c <= cost and (a > acc or c < cost)
-            for j, (a, c) in enumerate(points)
-            if j != i
-        )
-        flags.append(not dominated)
-    return flags
 
 
 def _sort_key(row: dict) -> tuple:
