@@ -20,7 +20,7 @@ from leanml.nas.meta import build_metadataset, load_metadataset, meta_features
 from leanml.nas.objective import nas_objective, reward, train_child, transfer_kwargs
 from leanml.nas.space import ArchSpace
 from leanml.params import Fit, Nas
-from leanml.search import runner
+from leanml.trials import runner
 
 
 def main() -> None:

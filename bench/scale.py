@@ -18,9 +18,10 @@ import time
 
 from leanml import data, paths, search
 from leanml.params import GA, PSO, Bayes, Fit, ModelSpec, Search
-from leanml.search import execution, runner
 from leanml.search.objective import keras_objective
-from leanml.search.space import Space, key
+from leanml.search.space import Space
+from leanml.trials import execution, runner
+from leanml.trials.base import key
 
 
 def _noop(objective, config, index, evaluation, seed, timeout, extra):

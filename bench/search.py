@@ -19,9 +19,10 @@ from pathlib import Path
 
 from leanml import data, paths, search
 from leanml.params import Fit, ModelSpec, Search, Tracking
-from leanml.search import runner
 from leanml.search.objective import keras_objective
 from leanml.search.space import Space
+from leanml.trials import runner
+from leanml.trials.checkpoint import Checkpoint
 
 
 def main() -> None:
@@ -86,7 +87,7 @@ def overhead(splits, cfg: Search, space: Space, budget: int = 10) -> dict:
                 budget=budget,
                 seed=0,
                 progress=False,
-                checkpoint=runner.Checkpoint(Path(tmp) / "ck.jsonl", "bench"),
+                checkpoint=Checkpoint(Path(tmp) / "ck.jsonl", "bench"),
                 on_trial=on_trial,
             )
             wall = time.perf_counter() - start

@@ -1,8 +1,9 @@
 """Where trials run: the same trials serially and on 1 or 2 Dask workers; a dead worker fails one
 trial (after one retry), never the search; a per-trial time limit fails a trial, not the search.
 
-The Dask tests use a real `LocalCluster` of worker processes and the synthetic objective of the
-search contract suite (no Keras), so they stay cheap.
+The Dask tests use a real `LocalCluster` of worker processes (slow tier) and mostly the synthetic
+objective of the search contract suite; one compares a real Keras search serially and on two
+workers.
 """
 
 import functools
@@ -12,10 +13,12 @@ import pytest
 from leanml import deadline, nas, search
 from leanml.nas.space import ArchSpace
 from leanml.params import GA, PSO, RL, Bayes, Fit, ModelSpec, Nas, Search
-from leanml.search import execution, runner
 from leanml.search.objective import keras_objective
-from leanml.search.space import Space, key
+from leanml.search.space import Space
+from leanml.trials import execution, runner
+from leanml.trials.base import key
 from tests.objectives import dies_on_trial, nas_synthetic, synthetic
+from tests.test_nas import meta_rows
 
 ALGORITHMS = list(search.ALGORITHMS)
 
@@ -46,6 +49,7 @@ def _rows(trials):
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ALGORITHMS)
 def test_same_trials_serially_and_on_two_workers(name, two_workers):
     serial = _search(name, budget=8)
@@ -54,6 +58,7 @@ def test_same_trials_serially_and_on_two_workers(name, two_workers):
     assert sum(not t.from_cache for t in parallel) == 8
 
 
+@pytest.mark.slow
 def test_same_trials_on_one_worker():
     one = execution.DaskExecutor(1)
     try:
@@ -62,6 +67,7 @@ def test_same_trials_on_one_worker():
         one.close()
 
 
+@pytest.mark.slow
 def test_worker_dying_once_is_retried(two_workers, tmp_path):
     victim = runner.trial_seed(3, 2)
     objective = functools.partial(dies_on_trial, victim_seed=victim, marker=tmp_path / "died-once")
@@ -71,6 +77,7 @@ def test_worker_dying_once_is_retried(two_workers, tmp_path):
     assert _rows(trials) == _rows(_search("random", budget=4))
 
 
+@pytest.mark.slow
 def test_worker_dying_twice_fails_that_trial_only(two_workers):
     victim = runner.trial_seed(3, 1)
     objective = functools.partial(dies_on_trial, victim_seed=victim, marker=None)
@@ -98,6 +105,7 @@ def test_deadline():
     assert not deadline.expired()
 
 
+@pytest.mark.slow
 def test_trial_over_its_time_limit_fails_and_the_search_goes_on(tiny_splits):
     # a real Keras fit that cannot finish 200 epochs in 0.5 s: stopped, recorded, search goes on
     objective = keras_objective(
@@ -111,13 +119,43 @@ def test_trial_over_its_time_limit_fails_and_the_search_goes_on(tiny_splits):
     assert trials[0].seconds < 10
 
 
-@pytest.mark.parametrize("strategy", ["rl", "random"])
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["rl", "meta", "random"])
 def test_nas_same_children_serially_and_on_two_workers(strategy, two_workers):
     cfg = Nas(budget=6, rl=RL(children_per_update=3))
     space = ArchSpace(cfg.space, image_input=False)
+    extra = {}
+    if strategy == "meta":
+        rows, target = meta_rows(space)
+        extra = {"rows": rows, "target": target}
 
     def children(executor):
-        algo = nas.create(strategy, space, cfg, 5)
+        algo = nas.create(strategy, space, cfg, 5, **extra)
         return runner.run(algo, nas_synthetic, budget=6, seed=5, progress=False, executor=executor)
 
-    assert _rows(children(two_workers)) == _rows(children(None))
+    serial = children(None)
+    assert len({key(t.config) for t in serial}) > 1
+    assert _rows(children(two_workers)) == _rows(serial)
+
+
+@pytest.mark.slow
+def test_real_keras_search_same_trials_serially_and_on_two_workers(tiny_splits, two_workers):
+    # real training on worker processes (one TensorFlow thread each) against this process: the
+    # per-trial seeds and op determinism must give the very same accuracies, bit for bit
+    objective = keras_objective(
+        tiny_splits, ModelSpec(), Fit(epochs=1, early_stopping_patience=0, batch_size=32)
+    )
+    space = {
+        "hidden_units": {"type": "int", "low": 8, "high": 32},
+        "learning_rate": {"type": "real", "low": 1e-3, "high": 1e-2, "log": True},
+    }
+    cfg = _cfg(4, space=space)
+
+    def trials(executor):
+        algo = search.create("random", Space.from_params(cfg.space), cfg, 1, 4)
+        return runner.run(algo, objective, budget=4, seed=1, progress=False, executor=executor)
+
+    serial = trials(None)
+    assert [t.status for t in serial] == ["ok"] * 4
+    assert len({t.val_accuracy for t in serial}) > 1  # the configs really differ
+    assert _rows(trials(two_workers)) == _rows(serial)

@@ -12,8 +12,8 @@ from leanml.nas.objective import nas_objective, reward
 from leanml.nas.rl import RLNAS
 from leanml.nas.space import ArchSpace
 from leanml.params import RL, Fit, Nas, NasSpace, Reward
-from leanml.search import runner
-from leanml.search.space import key
+from leanml.trials import runner
+from leanml.trials.base import Trial, key
 
 
 def test_encode_decode_round_trip():
@@ -90,7 +90,8 @@ def test_reinforce_learns_a_hidden_target(controller, updates):
     assert algo.log[-1]["entropy"] < algo.log[0]["entropy"]
 
 
-def _rows(space):
+def meta_rows(space):
+    """A toy meta-dataset of two source tasks and target features near the first."""
     rng = np.random.default_rng(3)
     near = {
         "log_samples": 3.0,
@@ -117,7 +118,7 @@ def _rows(space):
 
 def test_meta_warm_start_uses_the_nearest_task(tmp_path):
     space = ArchSpace(NasSpace(), image_input=True)
-    rows, near = _rows(space)
+    rows, near = meta_rows(space)
     target = {**near, "knn_accuracy": 0.97}
     cfg = Nas(budget=8)
     algo = MetaNAS(
@@ -183,7 +184,7 @@ def test_strategies_respect_budget_and_seed(name):
     cfg = Nas(budget=6, rl=RL(controller="independent", children_per_update=2))
     extra = {}
     if name == "meta":
-        rows, near = _rows(space)
+        rows, near = meta_rows(space)
         extra = {"rows": rows, "target": near}
 
     def go(seed):
@@ -220,12 +221,12 @@ def test_unbuildable_child_is_a_failed_trial(tiny_splits):
 
 
 def test_mnas_reward():
-    ok = runner.Trial(0, 1, {}, 0.9, 20_000, 0, 0.0, "ok", False, 0)
+    ok = Trial(0, 1, {}, 0.9, 20_000, 0, 0.0, "ok", False, 0)
     assert reward(Reward())(ok) == 0.9
-    smaller = runner.Trial(1, 2, {}, 0.9, 5_000, 0, 0.0, "ok", False, 0)
+    smaller = Trial(1, 2, {}, 0.9, 5_000, 0, 0.0, "ok", False, 0)
     hw = reward(Reward(target_params=10_000, weight=-0.1))
     assert hw(smaller) > hw(ok)
-    assert hw(runner.Trial(2, 3, {}, 0.9, 10_000, 0, 0.0, "ok", False, 0)) == pytest.approx(0.9)
+    assert hw(Trial(2, 3, {}, 0.9, 10_000, 0, 0.0, "ok", False, 0)) == pytest.approx(0.9)
 
 
 def test_earlier_runs_join_the_metadataset(tmp_path):

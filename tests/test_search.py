@@ -11,8 +11,11 @@ import pytest
 
 from leanml import search
 from leanml.params import Bayes, Objective, Search
-from leanml.search import runner
-from leanml.search.space import Space, key
+from leanml.search.objective import score
+from leanml.search.space import Space
+from leanml.trials import runner
+from leanml.trials.base import Trial, key
+from leanml.trials.checkpoint import Checkpoint
 from tests.objectives import synthetic
 
 ALGORITHMS = list(search.ALGORITHMS)
@@ -34,8 +37,7 @@ def _run(name, seed, cfg=None, objective=synthetic, **kwargs):
         budget=cfg.budget,
         seed=seed,
         progress=False,
-        kind=cfg.objective.kind,
-        size_weight=cfg.objective.size_weight,
+        score=score(cfg.objective),
         **kwargs,
     )
 
@@ -66,12 +68,14 @@ def test_bounds_types_and_exact_budget(name):
 
 @pytest.mark.parametrize("name", ALGORITHMS)
 def test_improves_on_its_start(name):
+    # the best of the first 5 trials is a floor the final best cannot fall below, so ask for a
+    # strict gain on every seed and a clear one on average (measured: 0.02-0.38 per seed)
     gains = []
     for seed in range(3):
         trials = [t for t in _run(name, seed, _cfg(budget=25)) if not t.from_cache]
         first = max(t.score for t in trials[:5])
         gains.append(max(t.score for t in trials) - first)
-    assert min(gains) >= 0 and np.mean(gains) > 0
+    assert min(gains) > 0.01 and np.mean(gains) > 0.05, gains
 
 
 def _mean_best(name, seeds, budget=30):
@@ -80,8 +84,9 @@ def _mean_best(name, seeds, budget=30):
 
 @pytest.mark.parametrize("name", [n for n in ALGORITHMS if n != "random"])
 def test_beats_random_on_average(name):
+    # by a margin: 0.02 on a 0..1 objective (measured: GA +0.09, PSO +0.045, Bayes +0.048)
     seeds = range(6 if name == "bayes" else 12)
-    assert _mean_best(name, seeds) > _mean_best("random", seeds)
+    assert _mean_best(name, seeds) > _mean_best("random", seeds) + 0.02
 
 
 def test_cache_answers_repeats_without_spending_budget():
@@ -135,7 +140,7 @@ def test_resume_retrains_nothing_and_ends_the_same(name, tmp_path):
         return synthetic(config, seed)
 
     with pytest.raises(KeyboardInterrupt):
-        _run(name, 5, objective=dies_after_7, checkpoint=runner.Checkpoint(path, "fp"))
+        _run(name, 5, objective=dies_after_7, checkpoint=Checkpoint(path, "fp"))
     with open(path, "a") as handle:
         handle.write('{"proposal": 99, "evalua')  # a line cut short by kill -9
 
@@ -145,7 +150,7 @@ def test_resume_retrains_nothing_and_ends_the_same(name, tmp_path):
         again.append(key(config))
         return synthetic(config, seed)
 
-    resumed = _run(name, 5, objective=counting, checkpoint=runner.Checkpoint(path, "fp"))
+    resumed = _run(name, 5, objective=counting, checkpoint=Checkpoint(path, "fp"))
     assert not set(again) & set(trained)  # nothing trained twice
     assert len(trained) + len(again) == 20
     assert [key(t.config) for t in resumed] == [key(t.config) for t in full]
@@ -154,13 +159,13 @@ def test_resume_retrains_nothing_and_ends_the_same(name, tmp_path):
 
 def test_changed_params_invalidate_the_checkpoint(tmp_path):
     path = tmp_path / "checkpoint.jsonl"
-    _run("random", 0, checkpoint=runner.Checkpoint(path, "old"))
+    _run("random", 0, checkpoint=Checkpoint(path, "old"))
     calls = []
     _run(
         "random",
         0,
         objective=lambda c, s: calls.append(1) or synthetic(c, s),
-        checkpoint=runner.Checkpoint(path, "new"),
+        checkpoint=Checkpoint(path, "new"),
     )
     assert len(calls) == 20
 
@@ -178,10 +183,16 @@ def test_nsga2_pareto_mode_returns_a_front():
 
 
 def test_tradeoff_objective_prefers_smaller_models():
-    small = runner.Trial(0, 1, {}, 0.90, 1_000, 0, 0.0, "ok", False, 0)
-    big = runner.Trial(1, 2, {}, 0.91, 100_000, 0, 0.0, "ok", False, 0)
-    assert runner.scalar_score(big, "accuracy", 0.05) > runner.scalar_score(small, "accuracy", 0.05)
-    assert runner.scalar_score(small, "tradeoff", 0.05) > runner.scalar_score(big, "tradeoff", 0.05)
+    small = Trial(0, 1, {}, 0.90, 1_000, 0, 0.0, "ok", False, 0)
+    big = Trial(1, 2, {}, 0.91, 100_000, 0, 0.0, "ok", False, 0)
+    failed = Trial(2, 3, {}, 0.0, 1, 0, 0.0, "failed", False, 0)
+    accuracy = score(Objective(kind="accuracy", size_weight=0.05))
+    tradeoff = score(Objective(kind="tradeoff", size_weight=0.05))
+    assert accuracy(big) > accuracy(small)
+    assert tradeoff(small) > tradeoff(big)
+    # a failed trial scores below any finished one, even the largest model's trade-off
+    huge = Trial(3, 4, {}, 0.0, 10**12, 0, 0.0, "ok", False, 0)
+    assert tradeoff(failed) < tradeoff(huge) and accuracy(failed) < accuracy(huge)
 
 
 def test_space_unit_round_trip():

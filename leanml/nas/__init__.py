@@ -1,26 +1,36 @@
-"""NAS strategies by name: one file each, one line here to register a new one.
-
-The registry names classes by import path, so that reading it (e.g. to check a stage's
-argument) does not import TensorFlow; `create` imports the one strategy asked for.
-"""
+"""NAS strategies by name: one file each, one line here to register a new one."""
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
-from leanml.errors import LeanmlError
+from leanml.registry import Registry
 
-STRATEGIES: dict[str, str] = {
-    "rl": "leanml.nas.rl:RLNAS",
-    "meta": "leanml.nas.meta:MetaNAS",
-    "random": "leanml.nas.random:RandomNAS",
-}
+# Reading the registry (names, `in`) imports no strategy, hence no TensorFlow.
+STRATEGIES = Registry(
+    "nas: strategy",
+    {
+        "rl": "leanml.nas.rl:RLNAS",
+        "meta": "leanml.nas.meta:MetaNAS",
+        "random": "leanml.nas.random:RandomNAS",
+    },
+)
 
 
 def create(name: str, space: Any, cfg: Any, seed: int, **extra: Any) -> Any:
     """Instantiate strategy `name` with the `nas` params section (meta needs rows and target)."""
-    if name not in STRATEGIES:
-        raise LeanmlError(f"nas: strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
-    module, cls = STRATEGIES[name].split(":")
-    return getattr(importlib.import_module(module), cls)(space, cfg, seed, cfg.budget, **extra)
+    return STRATEGIES.get(name)(space, cfg, seed, cfg.budget, **extra)
+
+
+def used_params(cfg: Any, name: str) -> dict[str, Any]:
+    """The params `nas@<name>` reads: logged with its run and fingerprinted for resume."""
+    ncfg = cfg.nas
+    return {
+        "base": cfg.base.model_dump(),
+        "nas": {
+            **ncfg.model_dump(include={"budget", "fit", "space", "reward"}),
+            name: getattr(ncfg, name, {}),
+        },
+        # where children run does not change results (not in the fingerprint); a time limit does
+        "execution": {"trial_timeout": cfg.execution.trial_timeout},
+    }

@@ -26,7 +26,7 @@ import numpy as np
 
 from leanml.data import Split, Splits
 from leanml.nas.space import Arch, ArchSpace
-from leanml.search.base import Algorithm
+from leanml.trials.base import Algorithm
 
 FEATURES = (
     "log_samples",

@@ -11,9 +11,10 @@ from leanml import measure
 from leanml.data import Splits
 from leanml.nas.meta import transfer_weights
 from leanml.nas.space import Arch, ArchSpace
-from leanml.params import Fit, Reward
-from leanml.search.runner import Trial
+from leanml.params import Fit, Nas, Reward
 from leanml.train import TrainResult, train_and_score_model
+from leanml.trials.base import Trial
+from leanml.trials.study import Study
 
 
 def train_child(
@@ -69,3 +70,26 @@ def reward(cfg: Reward) -> Callable[[Trial], float]:
         return trial.val_accuracy * (max(trial.params, 1) / cfg.target_params) ** cfg.weight
 
     return score
+
+
+def nas_study(
+    space: ArchSpace, data: Splits, cfg: Nas, algorithm: Any, strategy: str, fingerprint: str
+) -> Study:
+    """What `nas@<strategy>` searches: children trained on `data`, scored by `nas.reward`."""
+    init_source = getattr(algorithm, "init_source", lambda arch: None)
+
+    def refit(best: Trial) -> TrainResult:
+        return train_child(space, best.config, data, cfg.fit, best.seed, init_source(best.config))
+
+    return Study(
+        objective=nas_objective(space, data, cfg.fit),
+        score=reward(cfg.reward),
+        refit=refit,
+        describe_best=lambda best: {
+            "strategy": strategy,
+            "architecture": space.describe(best.config),
+        },
+        names=space.names,
+        fingerprint=fingerprint,
+        trial_kwargs=transfer_kwargs(algorithm),
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from leanml.nas.space import Arch
-from leanml.search.base import Algorithm
+from leanml.trials.base import Algorithm
 
 
 class RandomNAS(Algorithm):

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from leanml.nas.space import Arch
-from leanml.search.base import Algorithm
+from leanml.trials.base import Algorithm, Report
 
 
 class Policy:
@@ -134,3 +134,17 @@ class RLNAS(Algorithm):
                 "baseline": self.baseline,
             }
         )
+
+    def report(self) -> Report:
+        """Its update log, and the mean reward and entropy per update as step metrics."""
+        steps = [
+            (
+                entry["update"],
+                {
+                    "controller_mean_reward": entry["mean_reward"],
+                    "controller_entropy": entry["entropy"],
+                },
+            )
+            for entry in self.log
+        ]
+        return Report(log=list(self.log), steps=steps)

@@ -7,7 +7,7 @@ kernel size of dense layers, are fixed to their first choice (the canonical form
 decode(encode(a)) == a for every architecture and every decision vector decodes to a valid
 network. Conv layers always come first: a conv slot after a dense layer decodes as dense.
 
-Architectures travel as plain dicts `{decision name: value}` so the search runner's trial
+Architectures travel as plain dicts `{decision name: value}` so the trial runner's trial
 table, cache and checkpoint work for NAS unchanged.
 """
 

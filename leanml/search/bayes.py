@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from leanml.search.base import Algorithm
-from leanml.search.space import Config, Dim
+from leanml.search.space import Dim
+from leanml.trials.base import Algorithm, Config
 
 
 def _skopt_dim(d: Dim):

@@ -16,8 +16,7 @@ from contextlib import contextmanager
 
 from deap import base, creator, tools
 
-from leanml.search.base import Algorithm
-from leanml.search.space import Config
+from leanml.trials.base import Algorithm, Config
 
 if not hasattr(creator, "LeanmlFitnessMax"):
     creator.create("LeanmlFitnessMax", base.Fitness, weights=(1.0,))

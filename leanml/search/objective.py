@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from leanml import measure
 from leanml.data import Splits
-from leanml.params import Fit, ModelSpec
-from leanml.search.space import Config
-from leanml.train import train_and_score
+from leanml.params import Fit, ModelSpec, Search
+from leanml.params import Objective as ObjectiveCfg
+from leanml.search.space import Space
+from leanml.train import TrainResult, train_and_score
+from leanml.trials.base import Config, Trial
+from leanml.trials.study import Study
 
 
 def apply(config: Config, base_model: ModelSpec, base_fit: Fit) -> tuple[ModelSpec, Fit]:
@@ -64,3 +69,43 @@ def keras_objective(data: Splits, base_model: ModelSpec, base_fit: Fit):
         }
 
     return objective
+
+
+def score(cfg: ObjectiveCfg) -> Callable[[Trial], float]:
+    """The number maximised (`search.objective`): val accuracy, or accuracy − w·log10(params).
+
+    In `pareto` mode an algorithm that can optimise two objectives scores (accuracy, params)
+    itself; any other algorithm maximises the trade-off.
+    """
+
+    def scalar(trial: Trial) -> float:
+        if not trial.ok:
+            return -1.0 - 10.0 * cfg.size_weight  # below anything a finished trial can score
+        if cfg.kind == "accuracy":
+            return trial.val_accuracy
+        return trial.val_accuracy - cfg.size_weight * math.log10(max(trial.params, 1))
+
+    return scalar
+
+
+def search_study(
+    space: Space, data: Splits, model: ModelSpec, cfg: Search, algo: str, fingerprint: str
+) -> Study:
+    """What `search@<algo>` searches: configs applied to `model` and `search.fit`, trained."""
+
+    def refit(best: Trial) -> TrainResult:
+        spec, fit = apply(best.config, model, cfg.fit)
+        return train_and_score(spec, data, fit, seed=best.seed, progress=False)
+
+    def describe_best(best: Trial) -> dict[str, Any]:
+        spec, fit = apply(best.config, model, cfg.fit)
+        return {"algorithm": algo, "model": {"spec": spec.model_dump(), "fit": fit.model_dump()}}
+
+    return Study(
+        objective=keras_objective(data, model, cfg.fit),
+        score=score(cfg.objective),
+        refit=refit,
+        describe_best=describe_best,
+        names=space.names,
+        fingerprint=fingerprint,
+    )

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from leanml.search.base import Algorithm
-from leanml.search.space import Config
+from leanml.trials.base import Algorithm, Config
 
 LOGGING_CONFIG = Path(__file__).with_name("pyswarms_logging.yaml")
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from leanml.search.base import Algorithm
-from leanml.search.space import Config
+from leanml.trials.base import Algorithm, Config
 
 
 class RandomSearch(Algorithm):

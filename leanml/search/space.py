@@ -7,7 +7,6 @@ float, or the categorical choice itself). Continuous optimisers (PSO) work in th
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -15,8 +14,7 @@ from typing import Any
 import numpy as np
 
 from leanml.params import Dimension
-
-Config = dict[str, Any]
+from leanml.trials.base import Config
 
 
 @dataclass(frozen=True)
@@ -102,16 +100,3 @@ class Space:
 
     def contains(self, config: Config) -> bool:
         return set(config) == set(self.names) and all(d.contains(config[d.name]) for d in self.dims)
-
-
-def key(config: Config) -> str:
-    """Canonical text of a configuration: equal configs give equal keys (the cache key)."""
-
-    def norm(value: Any) -> Any:
-        if isinstance(value, float):
-            return float(f"{value:.10g}")  # 1e-10 relative: same config, same key
-        if isinstance(value, np.generic):
-            return norm(value.item())
-        return value
-
-    return json.dumps({k: norm(v) for k, v in sorted(config.items())}, sort_keys=True)

@@ -14,55 +14,28 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict
 from typing import Any
 
 from leanml import deadline
-from leanml.search.base import Algorithm
-from leanml.search.execution import SerialExecutor, WorkerLost
-from leanml.search.space import Config, key
+from leanml.report.pareto import non_dominated
+from leanml.trials.base import Algorithm, Config, Trial, key
+from leanml.trials.checkpoint import Checkpoint
+from leanml.trials.execution import SerialExecutor, WorkerLost
 
 # Objective: (config, trial seed) -> {"val_accuracy", "params", "file_bytes", "status"}.
 Objective = Callable[[Config, int], dict[str, Any]]
+# Score: a finished (or failed) trial -> the number maximised.
+ScoreFn = Callable[[Trial], float]
 
 
-@dataclass
-class Trial:
-    """One row of the trials table."""
-
-    proposal: int  # row number, from 0
-    evaluation: int  # trained evaluations used so far, including this row
-    config: Config
-    val_accuracy: float
-    params: int
-    file_bytes: int
-    seconds: float
-    status: str  # ok | failed | diverged
-    from_cache: bool
-    seed: int
-    score: float = 0.0
-    error: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-
-def scalar_score(trial: Trial, kind: str, size_weight: float) -> float:
-    """The one objective, maximised: val accuracy, or accuracy − w·log10(parameters)."""
-    if not trial.ok:
-        return -1.0 - 10.0 * size_weight  # below anything a finished trial can score
-    if kind == "accuracy":
-        return trial.val_accuracy
-    return trial.val_accuracy - size_weight * math.log10(max(trial.params, 1))
+def accuracy(trial: Trial) -> float:
+    """The default score: val accuracy; a failed trial scores below any finished one."""
+    return trial.val_accuracy if trial.ok else -1.0
 
 
 def pareto_score(trial: Trial) -> tuple[float, float]:
@@ -72,50 +45,6 @@ def pareto_score(trial: Trial) -> tuple[float, float]:
 def trial_seed(seed: int, proposal: int) -> int:
     """Per-trial seed from the base seed and the trial index (independent of timing/workers)."""
     return (seed * 1_000_003 + proposal) % (2**31 - 1)
-
-
-class Checkpoint:
-    """Append-only JSONL: a header line with the fingerprint, then one finished trial per line."""
-
-    def __init__(self, path: Path | None, fingerprint: str):
-        self.path, self.fingerprint = path, fingerprint
-
-    def load(self) -> list[Trial]:
-        if self.path is None or not self.path.is_file():
-            return []
-        lines = self.path.read_text().splitlines()
-        try:
-            header = json.loads(lines[0]) if lines else {}
-        except json.JSONDecodeError:
-            return []
-        if header.get("fingerprint") != self.fingerprint:
-            return []  # params or data changed: start over
-        trials = []
-        for line in lines[1:]:
-            try:
-                trials.append(Trial(**json.loads(line)))
-            except (json.JSONDecodeError, TypeError):
-                break  # a line cut short by a kill: everything before it is good
-        return trials
-
-    def start(self, kept: list[Trial]) -> None:
-        if self.path is None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w") as handle:
-            handle.write(json.dumps({"fingerprint": self.fingerprint}) + "\n")
-            for trial in kept:
-                handle.write(json.dumps(asdict(trial)) + "\n")
-        os.replace(tmp, self.path)
-
-    def append(self, trial: Trial) -> None:
-        if self.path is None:
-            return
-        with open(self.path, "a") as handle:
-            handle.write(json.dumps(asdict(trial)) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
 
 
 class Progress:
@@ -146,25 +75,22 @@ def run(
     objective: Objective,
     *,
     budget: int,
-    kind: str = "accuracy",
-    size_weight: float = 0.0,
     seed: int = 0,
+    score: ScoreFn = accuracy,
     checkpoint: Checkpoint | None = None,
     on_trial: Callable[[Trial], None] | None = None,
-    score: Callable[[Trial], float] | None = None,
     label: str = "search",
     progress: bool = True,
-    max_proposals: int | None = None,
     executor: Any = None,
     trial_timeout: float | None = None,
     trial_kwargs: Callable[[Config], dict[str, Any]] | None = None,
 ) -> list[Trial]:
     """Run `algorithm` until `budget` trained evaluations (or it stops); return every row.
 
-    `score` turns a finished trial into the number maximised (default: `scalar_score` with
-    `kind` and `size_weight`). The new configurations of one `ask` are trained concurrently on
-    `executor` (default: one after another in this process) and consumed in trial order, so
-    the rows, checkpoint and algorithm state do not depend on the executor. `trial_kwargs`
+    `score` turns a trial into the number maximised (failed trials included). The new
+    configurations of one `ask` are trained concurrently on `executor` (default: one after
+    another in this process) and consumed in trial order, so the rows, checkpoint and
+    algorithm state do not depend on the executor. `trial_kwargs`
     computes extra objective arguments here, in the driver, from a configuration.
     """
     executor = executor or SerialExecutor()
@@ -172,7 +98,7 @@ def run(
     checkpoint = checkpoint or Checkpoint(None, "")
     replay = checkpoint.load()
     checkpoint.start(replay)
-    max_proposals = max_proposals or 20 * budget
+    max_proposals = 20 * budget  # an algorithm that only re-proposes seen configs must end
     bar = Progress(label, budget, progress)
     trials: list[Trial] = []
     cache: dict[str, Trial] = {}
@@ -232,7 +158,7 @@ def run(
                         trial = result()
                     except WorkerLost as exc:
                         trial = _failed(config, index, evaluation, seed, str(exc))
-                    trial.score = score(trial) if score else scalar_score(trial, kind, size_weight)
+                    trial.score = score(trial)
                 cache.setdefault(key(trial.config), trial)
                 trials.append(trial)
                 if how != "replay":
@@ -329,16 +255,8 @@ def pareto_front(trials: list[Trial]) -> list[Trial]:
     """Finished trials that no other beats on both val accuracy (↑) and parameters (↓)."""
     done = {key(t.config): t for t in trials if t.ok and not t.from_cache}
     points = list(done.values())
-    front = [
-        t
-        for t in points
-        if not any(
-            o.val_accuracy >= t.val_accuracy
-            and o.params <= t.params
-            and (o.val_accuracy > t.val_accuracy or o.params < t.params)
-            for o in points
-        )
-    ]
+    flags = non_dominated([(t.val_accuracy, t.params) for t in points])
+    front = [t for t, keep in zip(points, flags, strict=True) if keep]
     return sorted(front, key=lambda t: (t.params, -t.val_accuracy))
 
 

@@ -1,7 +1,8 @@
-"""What a search-like stage does around the runner: track trials, retrain the best, write outputs.
+"""What a search-like stage does around the runner: track trials, refit the best, write outputs.
 
 Shared by `search@<algo>` and `nas@<strategy>`: the same trial table, convergence curve, Pareto
-front, best.json, metrics.json, best model, nested MLflow runs and resume checkpoint.
+front, best.json, metrics.json, best model, nested MLflow runs and resume checkpoint. A stage
+describes its problem as a `Study` and its run as `Settings`, then calls `execute`.
 """
 
 from __future__ import annotations
@@ -9,19 +10,46 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
 from leanml import measure, tracking
 from leanml.errors import LeanmlError
 from leanml.io import write_csv, write_json, write_metrics
-from leanml.search import execution as executors
-from leanml.search import runner
-from leanml.search.base import Algorithm
 from leanml.train import TrainResult
+from leanml.trials import execution as executors
+from leanml.trials import runner
+from leanml.trials.base import Algorithm, Config, Trial
+from leanml.trials.checkpoint import Checkpoint
 
 
-def _rows(trials: list[runner.Trial], names: list[str]) -> Iterator[dict[str, Any]]:
+@dataclass(frozen=True)
+class Study:
+    """The problem a stage searches: what a trial trains, how it scores, how the best is kept."""
+
+    objective: runner.Objective  # (config, seed, **trial_kwargs) -> trial metrics
+    score: runner.ScoreFn  # trial -> the number maximised
+    refit: Callable[[Trial], TrainResult]  # the best config retrained from its own seed
+    describe_best: Callable[[Trial], dict[str, Any]]  # extra best.json fields
+    names: list[str]  # config names: the trial table's columns
+    fingerprint: str  # what the resume checkpoint is valid for (`trials.fingerprint`)
+    trial_kwargs: Callable[[Config], dict[str, Any]] | None = None  # per-trial, from the driver
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How a stage runs a study: none of these but the budget and seed change a trial."""
+
+    label: str  # e.g. "search@ga", in logs and errors
+    budget: int  # trained evaluations
+    seed: int
+    measure: Any  # the `base.measure` params section (for the best model)
+    sample: Any  # inputs for latency and the logged model's signature
+    execution: Any = None  # the `execution` params section (None: serial, no time limit)
+
+
+def _rows(trials: list[Trial], names: list[str]) -> Iterator[dict[str, Any]]:
     for t in trials:
         yield {
             "proposal": t.proposal,
@@ -40,33 +68,20 @@ def _rows(trials: list[runner.Trial], names: list[str]) -> Iterator[dict[str, An
 
 
 def execute(
-    *,
-    label: str,
-    run: tracking.StageRun,
+    study: Study,
     algorithm: Algorithm,
-    objective: runner.Objective,
-    names: list[str],
-    budget: int,
-    seed: int,
-    fingerprint: str,
+    run: tracking.StageRun,
     out: SimpleNamespace,
-    retrain: Callable[[runner.Trial], TrainResult],
-    best_info: Callable[[runner.Trial], dict[str, Any]],
-    measure_cfg: Any,
-    sample: Any,
-    score: Callable[[runner.Trial], float] | None = None,
-    kind: str = "accuracy",
-    size_weight: float = 0.0,
-    execution: Any = None,
-    trial_kwargs: Callable[[Any], dict[str, Any]] | None = None,
+    settings: Settings,
 ) -> dict[str, Any]:
     """Run the search, write every output in `out` (see `paths.item`), return metrics.json.
 
-    `execution` (the params section) says where trials run; it never changes the results.
+    `settings.execution` says where trials run; it never changes the results.
     """
+    label, execution = settings.label, settings.execution
     trial_runs: dict[int, str] = {}
 
-    def on_trial(t: runner.Trial) -> None:
+    def on_trial(t: Trial) -> None:
         tags = {"status": t.status, "from_cache": t.from_cache, "seed": t.seed}
         with run.child(f"trial-{t.proposal:03d}", t.config, tags) as child:
             child.log_metrics(
@@ -90,18 +105,16 @@ def execute(
     try:
         trials = runner.run(
             algorithm,
-            objective,
-            budget=budget,
-            kind=kind,
-            size_weight=size_weight,
-            score=score,
-            seed=seed,
-            checkpoint=runner.Checkpoint(out.checkpoint, fingerprint),
+            study.objective,
+            budget=settings.budget,
+            seed=settings.seed,
+            score=study.score,
+            checkpoint=Checkpoint(out.checkpoint, study.fingerprint),
             on_trial=on_trial,
             label=label,
             executor=executor,
             trial_timeout=execution.trial_timeout if execution is not None else None,
-            trial_kwargs=trial_kwargs,
+            trial_kwargs=study.trial_kwargs,
         )
     finally:
         executor.close()
@@ -112,9 +125,9 @@ def execute(
         raise LeanmlError(f"{label}: all {len(trials)} trials failed; first error: {first}")
 
     # The best configuration retrained from its own seed: the same weights as in its trial.
-    result = retrain(best)
+    result = study.refit(best)
     measure.save_model(result.model, out.model)
-    measured = measure.measure(result.model, out.model, sample, measure_cfg)
+    measured = measure.measure(result.model, out.model, settings.sample, settings.measure)
 
     curve = runner.convergence(trials)
     final = curve[-1]["best_score"]
@@ -132,10 +145,10 @@ def execute(
         "search_seconds": seconds,
         **{f"best_{k}": v for k, v in measured.items()},
     }
-    columns = list(next(_rows(trials[:1], names)))
-    write_csv(out.trials, _rows(trials, names), columns)
+    columns = list(next(_rows(trials[:1], study.names)))
+    write_csv(out.trials, _rows(trials, study.names), columns)
     write_csv(out.convergence, curve, ["evaluation", "best_score", "best_val_accuracy"])
-    write_csv(out.pareto, _rows(front, names), columns)
+    write_csv(out.pareto, _rows(front, study.names), columns)
     write_json(
         out.best,
         {
@@ -144,7 +157,7 @@ def execute(
             "seed": best.seed,
             "score": best.score,
             "val_accuracy": result.metrics["val_accuracy"],
-            **best_info(best),
+            **study.describe_best(best),
         },
     )
     write_metrics(out.metrics, out.timings, metrics)  # search seconds, latency: timings
@@ -152,7 +165,9 @@ def execute(
     run.log_metrics(metrics)
     for path in (out.trials, out.convergence, out.pareto, out.best, out.metrics, out.timings):
         run.log_artifact(path)
-    run.log_keras_model(result.model, sample[:5], name="best_model")
+    for step, values in algorithm.report().steps:  # e.g. an RL controller, once per update
+        run.log_metrics(values, step=step)
+    run.log_keras_model(result.model, settings.sample[:5], name="best_model")
     if best.proposal in trial_runs:
         tracking.tag_run(trial_runs[best.proposal], {"best": "true"})
     print(

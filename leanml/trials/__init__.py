@@ -1,0 +1,1 @@
+"""The trial engine shared by search and NAS: ask/tell, runner, checkpoint, executors, study."""

@@ -1,0 +1,85 @@
+"""What every algorithm and trial shares: configs, their key, the trial row, the ask/tell base.
+
+Algorithms never touch Keras; the runner evaluates what they propose. Scores are maximised.
+In multi-objective mode each score is a tuple (accuracy, size) with accuracy maximised and
+size minimised.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+# A configuration (hyper-parameters or an architecture): plain `{name: value}`, native types.
+Config = dict[str, Any]
+Score = float | tuple[float, float]
+
+
+def key(config: Config) -> str:
+    """Canonical text of a configuration: equal configs give equal keys (the cache key)."""
+
+    def norm(value: Any) -> Any:
+        if isinstance(value, float):
+            return float(f"{value:.10g}")  # 1e-10 relative: same config, same key
+        if isinstance(value, np.generic):
+            return norm(value.item())
+        return value
+
+    return json.dumps({k: norm(v) for k, v in sorted(config.items())}, sort_keys=True)
+
+
+@dataclass
+class Trial:
+    """One row of the trials table."""
+
+    proposal: int  # row number, from 0
+    evaluation: int  # trained evaluations used so far, including this row
+    config: Config
+    val_accuracy: float
+    params: int
+    file_bytes: int
+    seconds: float
+    status: str  # ok | failed | diverged
+    from_cache: bool
+    seed: int
+    score: float = 0.0
+    error: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass
+class Report:
+    """What an algorithm tells about its own run, in a schema only it knows."""
+
+    log: list[dict] = field(default_factory=list)  # JSON-ready, written beside the trials
+    steps: list[tuple[int, dict[str, float]]] = field(default_factory=list)  # tracked per step
+
+
+class Algorithm(ABC):
+    """Ask/tell optimiser over a space, seeded, with its params section."""
+
+    #: True if the algorithm can optimise (accuracy, size) as two objectives.
+    multi_objective = False
+
+    def __init__(self, space: Any, cfg: Any, seed: int, budget: int, pareto: bool = False):
+        self.space, self.cfg, self.seed, self.budget, self.pareto = space, cfg, seed, budget, pareto
+
+    @abstractmethod
+    def ask(self) -> list[Config]:
+        """The next batch of configurations to evaluate; an empty list means 'done'."""
+
+    @abstractmethod
+    def tell(self, configs: list[Config], scores: list[Score]) -> None:
+        """Scores for the configurations of the last `ask`, in the same order."""
+
+    def report(self) -> Report:
+        """Its log (e.g. a controller's updates) and any metrics to track per step."""
+        return Report(log=list(getattr(self, "log", [])))
