@@ -14,6 +14,7 @@ from leanml.nas.space import ArchSpace
 from leanml.params import RL, Fit, Nas, NasSpace, Reward
 from leanml.trials import runner
 from leanml.trials.base import Trial, key
+from leanml.trials.checkpoint import Checkpoint
 
 
 def test_encode_decode_round_trip():
@@ -272,3 +273,66 @@ def test_digits_source_tasks_can_exclude_the_target_holdout(digits_splits):
     assert len(sources) == len(train.x)  # exactly the target's train images, nothing else
     held_out = {digits_splits.test.x[i].tobytes() for i in range(len(digits_splits.test.x))}
     assert not held_out & {img.tobytes() for img in sources}
+
+
+class Killed(BaseException):
+    """Stands in for a kill mid-run: not an Exception, so the runner does not record it."""
+
+
+@pytest.mark.parametrize(
+    ("name", "controller"),
+    [
+        pytest.param("rl", "lstm", marks=pytest.mark.slow),  # 9 s of controller updates
+        ("rl", "independent"),
+        ("meta", "lstm"),
+        ("random", "lstm"),
+    ],
+)
+def test_interrupted_strategy_resumes_to_the_same_children(name, controller, tmp_path):
+    # the replayed checkpoint must rebuild the controller / surrogate / sampler state exactly
+    space = ArchSpace(NasSpace(), image_input=True)
+    cfg = Nas(budget=8, rl=RL(controller=controller, children_per_update=2))
+    extra = {}
+    if name == "meta":
+        rows, near = meta_rows(space)
+        extra = {"rows": rows, "target": near}
+    toy = _toy_objective(space)
+
+    def go(objective, checkpoint=None):
+        algo = nas.create(name, space, cfg, 7, **extra)
+        return runner.run(
+            algo,
+            objective,
+            budget=8,
+            seed=7,
+            progress=False,
+            score=reward(cfg.reward),
+            checkpoint=checkpoint,
+        )
+
+    full = go(toy)
+    path = tmp_path / "checkpoint.jsonl"
+    trained, again = [], []
+
+    def dies_after_3(arch, seed):
+        if len(trained) == 3:
+            raise Killed
+        trained.append(key(arch))
+        return toy(arch, seed)
+
+    with pytest.raises(Killed):
+        go(dies_after_3, Checkpoint(path, "fp"))
+    with open(path, "a") as handle:
+        handle.write('{"proposal": 3, "evalua')  # a line cut short by kill -9
+
+    def counting(arch, seed):
+        again.append(key(arch))
+        return toy(arch, seed)
+
+    resumed = go(counting, Checkpoint(path, "fp"))
+    assert len(trained) == 3 and not set(again) & set(trained)  # nothing trained twice
+    assert len(trained) + len(again) == 8
+    assert len({key(t.config) for t in full}) > 2  # the strategy really explores
+    assert [(key(t.config), t.score, t.seed) for t in resumed] == [
+        (key(t.config), t.score, t.seed) for t in full
+    ]

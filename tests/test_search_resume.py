@@ -1,4 +1,5 @@
-"""A real search process interrupted mid-run (SIGINT, then SIGKILL) resumes from its checkpoint."""
+"""Real search and NAS processes interrupted mid-run (SIGINT, SIGKILL) resume from their checkpoint;
+the stage's fingerprint keeps it across a tracking change and drops it on a params change."""
 
 import json
 import signal
@@ -24,6 +25,9 @@ def project(tmp_path):
     cfg["search"]["bayes"]["initial_points"] = 2
     cfg["search"]["fit"].update({"epochs": 2, "early_stopping_patience": 0})
     cfg["base"]["measure"] = {"warmup": 1, "runs": 5, "batch_size": 32}
+    cfg["nas"]["budget"] = 4
+    cfg["nas"]["fit"].update({"epochs": 1, "early_stopping_patience": 0})
+    cfg["nas"]["space"]["max_layers"] = 2
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(cfg))
     env = project_env({"LEANML_ROOT": str(tmp_path), "LEANML_PIPELINE": "resume-test"})
     subprocess.run(
@@ -37,9 +41,9 @@ def project(tmp_path):
     return tmp_path, env
 
 
-def _start(project, env):
+def _start(project, env, stage="search", item="random"):
     return subprocess.Popen(
-        [sys.executable, "stages/search.py", "random"],
+        [sys.executable, f"stages/{stage}.py", item],
         cwd=project,
         env=env,
         stdout=subprocess.PIPE,
@@ -96,3 +100,53 @@ def test_interrupt_then_kill_then_resume(project):
     assert sorted(r.info.status for r in stage_runs) == ["FINISHED", "KILLED", "KILLED"]
     sigkilled = next(r for r in stage_runs if r.data.tags["leanml.pid"] == str(killed_pid))
     assert sigkilled.info.status == "KILLED"
+
+
+def _edit_params(root, section, key, value):
+    cfg = yaml.safe_load((root / "params.yaml").read_text())
+    cfg[section][key] = value
+    (root / "params.yaml").write_text(yaml.safe_dump(cfg))
+
+
+def _finish(root, env, stage="search", item="random"):
+    proc = _start(root, env, stage, item)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    return err
+
+
+def test_tracking_change_keeps_the_checkpoint_and_params_change_drops_it(project):
+    root, env = project
+    _finish(root, env)
+    # another MLflow experiment: where runs are recorded changes no trial, nothing retrains
+    _edit_params(root, "base", "tracking", {"uri": None, "experiment": "moved"})
+    assert _finish(root, env).count("[replayed") == 4
+    _edit_params(root, "search", "objective", {"kind": "tradeoff", "size_weight": 0.05})
+    assert _finish(root, env).count("[replayed") == 0
+
+
+def _table(path):
+    # every column but the wall-clock seconds
+    rows = [line.split(",") for line in path.read_text().splitlines()]
+    drop = rows[0].index("seconds")
+    return [row[:drop] + row[drop + 1 :] for row in rows]
+
+
+def test_nas_killed_mid_run_resumes_to_the_uninterrupted_result(project):
+    root, env = project
+    out, models = root / "reports/nas/rl", root / "models/nas/rl"
+    _finish(root, env, "nas", "rl")
+    full = _table(out / "trials.csv")
+    strategy = (out / "strategy.json").read_text()
+    for folder in (out, models):
+        for path in folder.iterdir():
+            path.unlink()
+
+    proc = _start(root, env, "nas", "rl")
+    _wait_for_trials(models / "checkpoint.jsonl", 3, proc)  # mid-way through update 2
+    proc.kill()
+    proc.wait(timeout=60)
+    err = _finish(root, env, "nas", "rl")
+    assert err.count("[replayed") >= 3
+    assert _table(out / "trials.csv") == full
+    assert (out / "strategy.json").read_text() == strategy  # the controller's log, too
