@@ -127,7 +127,7 @@ PRELOAD = [
         f"leanml.{name}"
         for name in (
             "stage tracking train models report measure data compress evaluate evaluate_report "
-            "leaderboard search search.ga search.pso search.bayes search.random search.pipeline "
+            "leaderboard search search.ga search.pso search.bayes search.random trials trials.study trials.runner "
             "nas nas.rl nas.meta nas.random nas.objective"
         ).split()
     ),

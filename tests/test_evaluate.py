@@ -450,7 +450,7 @@ def sealed(tiny_splits):
 
 def test_training_and_search_never_read_the_test_split(sealed):
     from leanml import search
-    from leanml.search import runner
+    from leanml.trials import runner
     from leanml.search.objective import keras_objective
     from leanml.search.space import Space
     from leanml.train import train_and_score
