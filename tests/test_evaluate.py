@@ -450,10 +450,10 @@ def sealed(tiny_splits):
 
 def test_training_and_search_never_read_the_test_split(sealed):
     from leanml import search
-    from leanml.trials import runner
     from leanml.search.objective import keras_objective
     from leanml.search.space import Space
     from leanml.train import train_and_score
+    from leanml.trials import runner
 
     small = {"ga": {"population": 2}, "pso": {"particles": 2}, "bayes": {"initial_points": 2}}
     cfg = parse({"search": {"budget": 2, "fit": {"epochs": 1}, **small}})
