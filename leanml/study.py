@@ -21,10 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from leanml import tables
 from leanml.errors import LeanmlError
 from leanml.io import atomic_write_bytes, write_csv, write_json
-from leanml.tables import Column
+from leanml.params.util import flatten
+from leanml.report import tables
+from leanml.report.tables import Column
 
 HEADLINE_PREFIXES = ("baseline", "best", "smallest_within_pp")
 METRICS = ("accuracy", "macro_f1", "delta_pp", "bytes", "compression_ratio", "latency_ms_p50")
@@ -71,15 +72,6 @@ def run_commands(commands: Iterable[list[str]], cwd: Path) -> None:
 # --- reading the experiments -----------------------------------------------------------------
 
 
-def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    return out
-
-
 def records_from_exp_show(
     shown: Any, metrics_file: str | Sequence[str], names: Iterable[str] | None = None
 ) -> list[dict[str, Any]]:
@@ -112,7 +104,7 @@ def records_from_exp_show(
             params = (data.get("params") or {}).get("params.yaml", {}).get("data") or {}
             if metrics and (wanted is None or name in wanted):
                 seed = (params.get("base") or {}).get("seed")
-                found[name] = {"name": name, "seed": seed, "metrics": _flatten(metrics)}
+                found[name] = {"name": name, "seed": seed, "metrics": flatten(metrics)}
         for value in node.values():
             walk(value)
 

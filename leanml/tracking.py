@@ -1,15 +1,15 @@
 """MLflow tracking: one parent run per pipeline execution, one child run per stage.
 
-The only module that imports mlflow. Stages of one `dvc repro` / `dvc exp run` are separate
-processes, so they find their shared parent run by a pipeline key: the DVC experiment name
-(`DVC_EXP_NAME`, set by `dvc exp run`) or else the id of the `dvc` process that runs them.
+With `tracking_reap` (which closes runs of killed processes), the only module that imports
+mlflow. Stages of one `dvc repro` / `dvc exp run` are separate processes, so they find their
+shared parent run by a pipeline key: the DVC experiment name (`DVC_EXP_NAME`, set by
+`dvc exp run`) or else the id of the `dvc` process that runs them.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,14 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from leanml.errors import LeanmlError
-from leanml.params import Tracking, flatten, mask_password
+from leanml.params import Tracking
+from leanml.params.util import flatten, mask_password
 from leanml.paths import project_root
+from leanml.tracking_reap import PID_TAG, close_stale_runs, process_tags
 
 PIPELINE_TAG = "leanml.pipeline"
-# The process that owns a RUNNING run: a run whose process died (kill -9) is closed as KILLED by
-# the next stage that starts on the same host (`close_stale_runs`).
-PID_TAG, HOST_TAG, STARTED_TAG = "leanml.pid", "leanml.host", "leanml.pid_started"
-PARENT_TAG = "mlflow.parentRunId"
 DB_NAME = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
 # Explicit requirements: without them log_model spends seconds inferring them.
@@ -115,75 +113,6 @@ def _end_status(exc: BaseException | None) -> str:
     if exc is None:
         return "FINISHED"
     return "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-
-
-def process_tags() -> dict[str, str]:
-    """Tags naming this process, so a run it leaves RUNNING can be recognised once it died."""
-    import psutil
-
-    me = psutil.Process()
-    return {
-        PID_TAG: str(me.pid),
-        HOST_TAG: socket.gethostname(),
-        STARTED_TAG: f"{me.create_time():.3f}",
-    }
-
-
-def _alive(pid: str, started: str | None) -> bool:
-    """Whether process `pid` (created at `started`, when known) still runs on this host."""
-    import psutil
-
-    try:
-        process = psutil.Process(int(pid))
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return False
-        if started and abs(process.create_time() - float(started)) > 1.0:
-            return False  # the pid was reused by another process
-    except (ValueError, psutil.NoSuchProcess):
-        return False
-    except psutil.Error:  # e.g. AccessDenied: it exists
-        return True
-    return True
-
-
-def close_stale_runs(experiment_id: str) -> list[str]:
-    """End as KILLED every RUNNING run whose process on this host is gone, and its RUNNING
-    descendants (nested trial runs). A process killed with SIGKILL cannot close its own runs;
-    runs of other hosts and of live processes are left alone. Returns the closed run ids."""
-    import mlflow
-
-    client = mlflow.MlflowClient()
-    running = client.search_runs(
-        [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
-    )
-    host = socket.gethostname()
-    stale = {
-        r.info.run_id
-        for r in running
-        if r.data.tags.get(HOST_TAG) == host
-        and PID_TAG in r.data.tags
-        and not _alive(r.data.tags[PID_TAG], r.data.tags.get(STARTED_TAG))
-    }
-    children: dict[str | None, list[str]] = {}
-    for r in running:
-        children.setdefault(r.data.tags.get(PARENT_TAG), []).append(r.info.run_id)
-    todo = list(stale)
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in stale:
-                stale.add(child)
-                todo.append(child)
-    names = {r.info.run_id: r.info.run_name for r in running}
-    for run_id in stale:
-        client.set_terminated(run_id, "KILLED")
-    if stale:
-        shown = ", ".join(sorted(names[i] or i for i in stale))
-        print(
-            f"tracking: closed {len(stale)} run(s) left RUNNING by a killed process as KILLED "
-            f"({shown})",
-            file=sys.stderr,
-        )
-    return sorted(stale)
 
 
 def _dvc_ancestor() -> str | None:
@@ -395,32 +324,3 @@ def tag_run(run_id: str, tags: dict[str, Any]) -> None:
     client = mlflow.MlflowClient()
     for k, v in tags.items():
         client.set_tag(run_id, k, str(v))
-
-
-def runs(cfg: Tracking) -> list[dict]:
-    """Every run of the experiment as plain dicts (for tests and reports)."""
-    import mlflow
-
-    experiment_id = connect(cfg)
-    client = mlflow.MlflowClient()
-    out = []
-    for r in client.search_runs([experiment_id], max_results=10_000):
-        out.append(
-            {
-                "run_id": r.info.run_id,
-                "name": r.info.run_name,
-                "status": r.info.status,
-                "parent": r.data.tags.get("mlflow.parentRunId"),
-                "tags": dict(r.data.tags),
-                "params": dict(r.data.params),
-                "metrics": dict(r.data.metrics),
-                "artifacts": [a.path for a in client.list_artifacts(r.info.run_id)],
-            }
-        )
-    return out
-
-
-def metric_history(run_id: str, key: str) -> list[tuple[int, float]]:
-    import mlflow
-
-    return [(m.step, m.value) for m in mlflow.MlflowClient().get_metric_history(run_id, key)]

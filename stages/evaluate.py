@@ -11,7 +11,7 @@ def main() -> None:
     all_paths = paths.load()
     base = cfg.base
 
-    from leanml import evaluate_report
+    from leanml.report import evaluate as evaluate_report
 
     start = time.perf_counter()
     with tracking.stage_run(

@@ -1,7 +1,7 @@
 """nas_report: overlay every NAS strategy's convergence curve on one figure."""
 
 from leanml import nas, params, paths, stage
-from leanml.report import convergence_report
+from leanml.report.convergence import convergence_report
 
 
 def main() -> None:

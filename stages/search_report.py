@@ -1,7 +1,7 @@
 """search_report: overlay every search algorithm's convergence curve on one figure."""
 
 from leanml import params, paths, search, stage
-from leanml.report import convergence_report
+from leanml.report.convergence import convergence_report
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ def main() -> None:
     card = read_json(all_paths.prepare.card)
 
     from leanml import measure  # TensorFlow: seconds to import, so only once the input is good
-    from leanml.report import plot_history
+    from leanml.report.figures import plot_history
     from leanml.train import evaluate, train_and_score
 
     with tracking.stage_run(

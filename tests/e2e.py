@@ -126,8 +126,8 @@ PRELOAD = [
     *(
         f"leanml.{name}"
         for name in (
-            "stage tracking train models report measure data compress evaluate evaluate_report "
-            "leaderboard search search.ga search.pso search.bayes search.random trials trials.study trials.runner "
+            "stage tracking train models report measure data compress evaluate report.evaluate "
+            "report.leaderboard search search.ga search.pso search.bayes search.random trials trials.study trials.runner "
             "nas nas.rl nas.meta nas.random nas.objective"
         ).split()
     ),

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 
-from leanml import data, evaluate_report, measure, models, paths, tables
+from leanml import data, measure, models, paths
 from leanml.errors import LeanmlError
 from leanml.evaluate import (
     Candidate,
@@ -22,8 +22,11 @@ from leanml.evaluate import (
     discover,
     tflite_stats,
 )
-from leanml.leaderboard import COLUMNS, build, headline, non_dominated, pareto_rows
 from leanml.params import Fit, ModelSpec, parse
+from leanml.report import evaluate as evaluate_report
+from leanml.report import summary, tables
+from leanml.report.leaderboard import COLUMNS, build, headline, pareto_rows
+from leanml.report.pareto import non_dominated
 from leanml.train import evaluate as keras_evaluate
 from leanml.train import fit_model, seed_everything
 from tests.conftest import ROOT
@@ -167,13 +170,13 @@ def test_latex_table_is_balanced_and_escaped():
         row["front"] = "S L"
         row["name"] += "_x%#&$~^{}"
     tex = tables.latex(
-        rows, evaluate_report.LEADERBOARD_TABLE, "a caption_with_underscore", "tab:t", note="50%"
+        rows, summary.LEADERBOARD_TABLE, "a caption_with_underscore", "tab:t", note="50%"
     )
     _balanced(tex)
     assert r"compress/prune/s90\_x\%\#\&\$\textasciitilde{}\textasciicircum{}\{\}" in tex
     assert r"caption{a caption\_with\_underscore}" in tex
     assert "$\\times$" in tex and "$\\Delta$" in tex
-    grouped = tables.latex(rows, evaluate_report.FAMILY_TABLE, "c", "tab:c", groups=[2, 4])
+    grouped = tables.latex(rows, summary.FAMILY_TABLE, "c", "tab:c", groups=[2, 4])
     _balanced(grouped)
     assert grouped.count(r"\midrule") == 3
 
@@ -182,7 +185,7 @@ def test_markdown_table_shape():
     rows = build(HAND_MADE, "artifact_bytes")
     for row in rows:
         row["front"] = "S|L"
-    md = tables.markdown(rows, evaluate_report.LEADERBOARD_TABLE).splitlines()
+    md = tables.markdown(rows, summary.LEADERBOARD_TABLE).splitlines()
     assert len(md) == 2 + len(rows)
     assert all(len(re.findall(r"(?<!\\)\|", line)) == 12 for line in md)
 
@@ -352,7 +355,7 @@ def test_report_builds_from_fixture_outputs(layout, tiny_splits):
 def test_stage_logs_everything_to_the_parent_run(layout, tracking_cfg, monkeypatch, tmp_path):
     import shutil
 
-    from leanml import tracking
+    from tests import mlflow_helpers as tracking
 
     root, _ = layout
     project = tmp_path

@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from leanml import tracking
+from tests import mlflow_helpers
 from tests.conftest import ROOT, copy_project, project_env
 
 # the real functions, kept before any tripwire replaces them
@@ -614,7 +615,7 @@ TRIPWIRES = [
     ("leanml.data", "load"),
     ("leanml.data", "load_prepared"),
     ("leanml.models", "load"),
-    ("leanml.report", "convergence_report"),
+    ("leanml.report.convergence", "convergence_report"),
 ]
 
 
@@ -662,7 +663,7 @@ def project(tmp_path_factory):
 def in_project(project, monkeypatch):
     """cwd and LEANML_ROOT in the project, the tripwires armed, params.yaml restored after."""
     import leanml.models  # noqa: F401  (imported so that its tripwire can be set)
-    import leanml.report  # noqa: F401
+    import leanml.report.convergence  # noqa: F401
 
     monkeypatch.chdir(project)
     monkeypatch.setenv("LEANML_ROOT", str(project))
@@ -1028,7 +1029,7 @@ def test_model_faults_through_evaluate(fresh_project, tiny_splits, tmp_path, mon
     assert "`dvc repro -f search@ga`" in err
     assert "evaluate: error: evaluate: no candidate model could be scored" in err
     assert not (fresh_project / "reports/evaluate").exists()
-    runs = tracking.runs(yaml_params(fresh_project).base.tracking)
+    runs = mlflow_helpers.runs(yaml_params(fresh_project).base.tracking)
     assert {r["name"]: r["status"] for r in runs if r["parent"]} == {"evaluate": "FAILED"}
 
 

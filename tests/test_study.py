@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import pytest
 
@@ -176,7 +177,10 @@ def test_write_outputs(tmp_path):
         text = tex.read_text()
         assert text.count(r"\begin{tabular}") == text.count(r"\end{tabular}") == 1
         assert r"\toprule" in text and r"\bottomrule" in text
-        assert "smallest_within" not in text and "\\_" in text or "_" not in text.split("%")[-1]
+        # every underscore escaped: a bare `_` outside math mode stops LaTeX with an error
+        assert re.search(r"(?<!\\)_", text) is None, text
+    # a metric name with underscores reaches the table, escaped
+    assert r"latency\_ms\_p50" in files["wilcoxon_tex"].read_text()
     assert json.loads(files["records"].read_text())["records"][0]["seed"] == 1
     with pytest.raises(LeanmlError, match="no finished experiment"):
         study.write([], tmp_path / "empty")

@@ -5,9 +5,10 @@ import os
 
 import pytest
 
-from leanml import tracking
+from leanml import tracking, tracking_reap
 from leanml.errors import LeanmlError
 from leanml.params import Params, Tracking
+from tests import mlflow_helpers
 
 
 def _by_name(runs):
@@ -24,7 +25,7 @@ def test_stages_share_one_parent_per_pipeline(tracking_cfg, tmp_path):
     with tracking.stage_run("train", tracking_cfg, {"train": cfg.train}) as run:
         for step in (1, 2, 3):
             run.log_metrics({"val_accuracy": 0.5 + step / 10}, step=step)
-    runs = tracking.runs(tracking_cfg)
+    runs = mlflow_helpers.runs(tracking_cfg)
     assert len(runs) == 3
     parents = [r for r in runs if r["parent"] is None]
     assert len(parents) == 1
@@ -41,7 +42,7 @@ def test_stages_share_one_parent_per_pipeline(tracking_cfg, tmp_path):
     assert prepare["metrics"] == {"n_train": 10.0}
     assert prepare["artifacts"] == ["metrics.json"]
     assert train["params"]["train.epochs"] == "30"
-    history = tracking.metric_history(train["run_id"], "val_accuracy")
+    history = mlflow_helpers.metric_history(train["run_id"], "val_accuracy")
     assert [step for step, _ in history] == [1, 2, 3]
     assert (tmp_path / "mlflow.db").is_file()
 
@@ -52,7 +53,7 @@ def test_a_new_pipeline_gets_a_new_parent(tracking_cfg, monkeypatch):
     monkeypatch.setenv("LEANML_PIPELINE", "another")
     with tracking.stage_run("train", tracking_cfg):
         pass
-    runs = tracking.runs(tracking_cfg)
+    runs = mlflow_helpers.runs(tracking_cfg)
     assert len([r for r in runs if r["parent"] is None]) == 2
 
 
@@ -63,7 +64,7 @@ def test_dvc_exp_name_keys_the_parent(tracking_cfg, monkeypatch):
         pass
     with tracking.stage_run("train", tracking_cfg):
         pass
-    runs = tracking.runs(tracking_cfg)
+    runs = mlflow_helpers.runs(tracking_cfg)
     parent = next(r for r in runs if r["parent"] is None)
     assert parent["name"] == "lucky-kite"
     assert sum(r["parent"] == parent["run_id"] for r in runs) == 2
@@ -74,7 +75,7 @@ def test_failure_and_interrupt_close_the_runs(tracking_cfg):
         raise ValueError("boom")
     with pytest.raises(KeyboardInterrupt), tracking.stage_run("search", tracking_cfg):
         raise KeyboardInterrupt
-    statuses = {r["name"]: r["status"] for r in tracking.runs(tracking_cfg) if r["parent"]}
+    statuses = {r["name"]: r["status"] for r in mlflow_helpers.runs(tracking_cfg) if r["parent"]}
     assert statuses == {"train": "FAILED", "search": "KILLED"}
 
 
@@ -87,7 +88,7 @@ def test_keras_model_is_logged(tracking_cfg, tiny_splits):
         run.log_keras_model(model, tiny_splits.val.x[:2])
     import mlflow
 
-    train = next(r for r in tracking.runs(tracking_cfg) if r["name"] == "train")
+    train = next(r for r in mlflow_helpers.runs(tracking_cfg) if r["name"] == "train")
     logged = mlflow.search_logged_models(
         experiment_ids=[mlflow.get_experiment_by_name("test").experiment_id], output_format="list"
     )
@@ -129,7 +130,7 @@ def test_nested_child_runs(tracking_cfg):
         with pytest.raises(RuntimeError), run.child("trial-bad"):
             raise RuntimeError("trial failed")
         run.log_metrics({"best": 0.6})
-    runs = {r["name"]: r for r in tracking.runs(tracking_cfg)}
+    runs = {r["name"]: r for r in mlflow_helpers.runs(tracking_cfg)}
     stage_id = runs["search"]["run_id"]
     assert runs["trial-0"]["parent"] == stage_id and runs["trial-1"]["parent"] == stage_id
     assert runs["trial-1"]["params"] == {"units": "64"}
@@ -159,9 +160,9 @@ def test_runs_of_killed_processes_are_closed_when_a_stage_starts(tracking_cfg):
     host = socket.gethostname()
 
     def running(name, pid, host=host, parent=None):
-        tags = {tracking.PID_TAG: str(pid), tracking.HOST_TAG: host} if pid else {}
+        tags = {tracking_reap.PID_TAG: str(pid), tracking_reap.HOST_TAG: host} if pid else {}
         if parent:
-            tags[tracking.PARENT_TAG] = parent
+            tags[tracking_reap.PARENT_TAG] = parent
         return client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
 
     dead = _dead_pid()
@@ -170,11 +171,13 @@ def test_runs_of_killed_processes_are_closed_when_a_stage_starts(tracking_cfg):
     elsewhere = running("train", dead, host="another-host")  # maybe alive over there
     alive = running("nas@rl", os.getpid())
     reused = running("nas@meta", os.getpid())  # same pid, but another process's start time
-    client.set_tag(reused, tracking.STARTED_TAG, "12.0")
+    client.set_tag(reused, tracking_reap.STARTED_TAG, "12.0")
     with tracking.stage_run("search@random", tracking_cfg) as run:
         own = client.get_run(run.run_id).data.tags
-        assert own[tracking.PID_TAG] == str(os.getpid()) and own[tracking.HOST_TAG] == host
-    status = {r["run_id"]: r["status"] for r in tracking.runs(tracking_cfg)}
+        assert (
+            own[tracking_reap.PID_TAG] == str(os.getpid()) and own[tracking_reap.HOST_TAG] == host
+        )
+    status = {r["run_id"]: r["status"] for r in mlflow_helpers.runs(tracking_cfg)}
     assert status[killed] == status[trial] == status[reused] == "KILLED"
     assert status[elsewhere] == status[alive] == "RUNNING"
     assert list(status.values()).count("FINISHED") == 2  # the new stage run and its parent
@@ -192,7 +195,7 @@ def test_credentials_are_never_logged_or_printed(tracking_cfg, monkeypatch):
 
     with tracking.stage_run("train", tracking_cfg) as run:
         run.log_params({"remote": "postgresql://bob:hunter2@db:5432/mlflow"})
-    train = next(r for r in tracking.runs(tracking_cfg) if r["name"] == "train")
+    train = next(r for r in mlflow_helpers.runs(tracking_cfg) if r["name"] == "train")
     assert train["params"] == {"remote": "postgresql://bob:***@db:5432/mlflow"}
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://bob:hunter2@127.0.0.1:9")
@@ -221,6 +224,6 @@ def test_sigterm_ends_the_stage_with_130_and_its_run_killed(tracking_cfg, capsys
         signal.signal(signal.SIGTERM, saved)
     assert done.value.code == 130
     assert "train: interrupted" in capsys.readouterr().err
-    status = {r["name"]: r["status"] for r in tracking.runs(tracking_cfg)}
+    status = {r["name"]: r["status"] for r in mlflow_helpers.runs(tracking_cfg)}
     assert status["train"] == status["trial-000"] == "KILLED"
     assert "RUNNING" not in status.values()

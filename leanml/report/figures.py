@@ -1,4 +1,4 @@
-"""Figures of the evaluate stage: Pareto scatter, compression curves, confusion matrix (PNG)."""
+"""Every figure of the reports (PNG): training, convergence, Pareto, compression, confusion."""
 
 from __future__ import annotations
 
@@ -143,4 +143,38 @@ def plot_confusion(matrix: Sequence[Sequence[int]], target: str | Path, title: s
         ylabel="true class",
         title=title,
     )
+    _save(fig, target)
+
+
+def plot_history(history: list[dict[str, float]], target: str | Path, title: str) -> None:
+    """Loss and accuracy per epoch, train and val, as a PNG (renders offline, unlike dvc plots)."""
+    plt = _plt()
+    epochs = [row["epoch"] for row in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for key, label in (("loss", "train"), ("val_loss", "val")):
+        ax_loss.plot(epochs, [row.get(key) for row in history], label=label)
+    for key, label in (("accuracy", "train"), ("val_accuracy", "val")):
+        ax_acc.plot(epochs, [row.get(key) for row in history], label=label)
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    _save(fig, target)
+
+
+def plot_convergence(
+    curves: dict[str, list[dict]], target: str | Path, title: str, y: str = "best_score"
+) -> None:
+    """Best-so-far vs evaluations, one line per algorithm, on one chart."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, rows in sorted(curves.items()):
+        xs = [int(r["evaluation"]) for r in rows]
+        ys = [float(r[y]) for r in rows]
+        ax.step(xs, ys, where="post", label=name, marker="o", markersize=3)
+    ax.set(xlabel="evaluations (models trained)", ylabel=y.replace("_", " "), title=title)
+    ax.grid(alpha=0.3)
+    ax.legend()
     _save(fig, target)

@@ -1,0 +1,125 @@
+"""params `compress`: pruning, quantization, low-rank factorization and their fine-tuning."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, StrictFloat, StrictInt, model_validator
+
+from leanml.params.schema import (
+    OPTIMIZERS,
+    Choice,
+    ChoiceList,
+    Float,
+    Int,
+    KeyError_,
+    NumberList,
+    Section,
+)
+
+PRUNE_CRITERIA = ("magnitude", "gradient", "taylor")
+STRUCTURED_CRITERIA = ("l1", "l2", "taylor")
+PRUNE_SCOPES = ("per_layer", "global")
+TFLITE_MODES = ("dynamic_int8", "float16", "full_int8")
+GRANULARITIES = ("per_tensor", "per_channel")
+QUANT_SCHEMES = ("symmetric", "asymmetric")
+RANK_CRITERIA = ("rank_ratio", "energy", "rank")
+
+Sparsity = Annotated[float, Field(strict=True, ge=0, lt=1)]
+Fraction = Annotated[float, Field(strict=True, gt=0, lt=1)]
+Bits = Annotated[int, Field(strict=True, ge=2, le=16)]
+
+
+class FineTune(Section):
+    """How compressed models are fine-tuned (shared by every method; epochs are per method)."""
+
+    optimizer: Literal[OPTIMIZERS] = Choice("adam", OPTIMIZERS)  # type: ignore[valid-type]
+    learning_rate: float = Float(0.0005, gt=0, le=10)
+    batch_size: int = Int(32, ge=1)
+
+
+class Structured(Section):
+    fractions: list[Fraction] = NumberList([0.5], "numbers > 0 and < 1", min_length=0)
+    criterion: Literal[STRUCTURED_CRITERIA] = Choice("l1", STRUCTURED_CRITERIA)  # type: ignore[valid-type]
+    epochs: int = Int(8, ge=0)
+
+
+class Prune(Section):
+    criteria: list[Literal[PRUNE_CRITERIA]] = ChoiceList(["magnitude"], PRUNE_CRITERIA)  # type: ignore[valid-type]
+    scope: Literal[PRUNE_SCOPES] = Choice("per_layer", PRUNE_SCOPES)  # type: ignore[valid-type]
+    sparsities: list[Sparsity] = NumberList([0.5, 0.8, 0.9], "numbers ≥ 0 and < 1")
+    epochs: int = Int(12, ge=0)
+    ramp: float = Float(0.6, gt=0, le=1)
+    frequency: int = Int(10, ge=1)
+    structured: Structured = Structured()
+
+
+class TFLite(Section):
+    modes: list[Literal[TFLITE_MODES]] = ChoiceList(list(TFLITE_MODES), TFLITE_MODES, min_length=0)  # type: ignore[valid-type]
+    calibration_samples: int = Int(200, ge=1)
+
+
+class PTQ(Section):
+    bits: list[Bits] = NumberList([2, 4, 8], "integers from 2 to 16", min_length=0)
+    granularities: list[Literal[GRANULARITIES]] = ChoiceList(list(GRANULARITIES), GRANULARITIES)  # type: ignore[valid-type]
+    schemes: list[Literal[QUANT_SCHEMES]] = ChoiceList(["symmetric", "asymmetric"], QUANT_SCHEMES)  # type: ignore[valid-type]
+
+
+class QAT(Section):
+    bits: list[Bits] = NumberList([2, 4], "integers from 2 to 16", min_length=0)
+    granularity: Literal[GRANULARITIES] = Choice("per_channel", GRANULARITIES)  # type: ignore[valid-type]
+    scheme: Literal[QUANT_SCHEMES] = Choice("symmetric", QUANT_SCHEMES)  # type: ignore[valid-type]
+    epochs: int = Int(5, ge=0)
+
+
+class Quantize(Section):
+    tflite: TFLite = TFLite()
+    ptq: PTQ = PTQ()
+    qat: QAT = QAT()
+
+
+class Lowrank(Section):
+    criterion: Literal[RANK_CRITERIA] = Choice("rank_ratio", RANK_CRITERIA)  # type: ignore[valid-type]
+    values: list[StrictFloat | StrictInt] = NumberList(
+        [0.1, 0.25, 0.5], "rank ratios or energies in (0, 1], or ranks ≥ 1 (per criterion)"
+    )
+    epochs: int = Int(10, ge=0)
+
+    @model_validator(mode="after")
+    def _values_fit_criterion(self) -> Lowrank:
+        for i, value in enumerate(self.values):
+            if isinstance(value, bool):
+                ok = False
+            elif self.criterion == "rank":
+                ok = isinstance(value, int) and value >= 1
+            else:
+                ok = 0 < value <= 1
+            if not ok:
+                allowed = (
+                    "an integer rank ≥ 1" if self.criterion == "rank" else "a number > 0 and ≤ 1"
+                )
+                raise KeyError_(
+                    f"values[{i}]",
+                    f"must be {allowed} when compress.lowrank.criterion is "
+                    f"{self.criterion!r}, got {value!r}",
+                )
+        return self
+
+
+class Combined(Section):
+    sparsities: list[Sparsity] = NumberList([0.9], "numbers ≥ 0 and < 1")
+    bits: list[Bits] = NumberList([4, 8], "integers from 2 to 16")
+    criterion: Literal[PRUNE_CRITERIA] = Choice("magnitude", PRUNE_CRITERIA)  # type: ignore[valid-type]
+    scope: Literal[PRUNE_SCOPES] = Choice("per_layer", PRUNE_SCOPES)  # type: ignore[valid-type]
+    granularity: Literal[GRANULARITIES] = Choice("per_channel", GRANULARITIES)  # type: ignore[valid-type]
+    epochs: int = Int(12, ge=0)
+
+
+class Compress(Section):
+    """One subsection per registered method, plus the fine-tuning they share."""
+
+    fine_tune: FineTune = FineTune()
+    prune: Prune = Prune()
+    quantize: Quantize = Quantize()
+    lowrank: Lowrank = Lowrank()
+    combined: Combined = Combined()

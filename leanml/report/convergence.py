@@ -1,0 +1,64 @@
+"""Convergence curves: read each method's `convergence.csv`, overlay them on one figure."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from pathlib import Path
+
+from leanml.errors import LeanmlError
+from leanml.io import read_json, write_json
+from leanml.paths import item
+from leanml.report.figures import plot_convergence
+
+
+def convergence_curves(reports_root: Path, family: str) -> dict[str, list[dict]]:
+    """`reports/<family>/<method>/convergence.csv` of every method, as evaluation/best_score."""
+    curves = {}
+    folder = reports_root / family
+    for path in sorted(folder.glob("*/convergence.csv")):
+        try:
+            with open(path, newline="") as handle:
+                raw = list(csv.DictReader(handle))
+        except (OSError, csv.Error):
+            continue
+        if not raw:
+            continue
+        cols = list(raw[0])
+        x = "evaluation" if "evaluation" in cols else cols[0]
+        y = "best_score" if "best_score" in cols else cols[min(1, len(cols) - 1)]
+        try:
+            curves[path.parent.name] = [
+                {"evaluation": int(float(r[x])), "best_score": float(r[y])} for r in raw
+            ]
+        except (TypeError, ValueError):
+            continue
+    return curves
+
+
+def convergence_report(group, names: Iterable[str], title: str) -> list[str]:
+    """Overlay the convergence curves of every item of a search-like family that has one.
+
+    `group` is `paths.load().search` or `.nas`; writes its `figure` and `summary` (headline
+    metrics per item) and returns the items found.
+    """
+    names = list(names)
+    curves, summary = {}, {}
+    for name in names:
+        out = item(group, name)
+        if not out.convergence.is_file():
+            continue
+        with open(out.convergence) as handle:
+            curves[name] = list(csv.DictReader(handle))
+        metrics = read_json(out.metrics)
+        keys = ("best_score", "best_val_accuracy", "evaluations", "evaluations_to_best")
+        summary[name] = {k: metrics[k] for k in keys}
+    if not curves:
+        family = group.reports.name
+        raise LeanmlError(
+            f"no {family} results yet: none of {group.reports}/{{{','.join(names)}}}/"
+            f"{group.files.convergence} exists; run `dvc repro {family}`"
+        )
+    plot_convergence(curves, group.figure, title)
+    write_json(group.summary, summary)
+    return sorted(curves)
