@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from leanml import figures, tables
-from leanml.evaluate import Candidate, Discovery
+from leanml.discover import Candidate, Discovery
 from leanml.io import atomic_write_bytes, write_csv, write_json, write_metrics
 from leanml.leaderboard import (
     COLUMNS,
@@ -364,16 +364,15 @@ def run(all_paths, cfg, on_warning=print) -> tuple[dict[str, Any], list[dict], O
     import shutil
 
     from leanml import data
+    from leanml.discover import discover
     from leanml.errors import LeanmlError
-    from leanml.evaluate import discover, import_layer_packages, score_all
+    from leanml.evaluate import score_all
     from leanml.leaderboard import build
 
     ev = cfg.evaluate
     where = all_paths.evaluate
     measure_cfg = ev.measure
-    problems = import_layer_packages()
     discovery = discover(where.models, where.reports, ev.families)
-    discovery.warnings[:0] = problems
     for warning in discovery.warnings:
         on_warning(warning)
     if not discovery.candidates:

@@ -9,14 +9,19 @@ import pytest
 
 from leanml import compress, measure, models
 from leanml.compress import run as sweep
+from leanml.compress.base import kernel_sparsity
 from leanml.compress.encode import decode, encode, pack_bits, unpack_bits
 from leanml.compress.lowrank import factorize_model
-from leanml.compress.prune import kernel_sparsity, prune_structured, prune_unstructured
-from leanml.compress.quantize import TFLiteRunner, qat_model, quantize_kernels, strip_qat, to_tflite
+from leanml.compress.prune import prune_unstructured
+from leanml.compress.ptq import quantize_kernels
+from leanml.compress.qat import qat_model, strip_qat
 from leanml.compress.schedule import PolynomialDecay, Schedule
+from leanml.compress.structured import prune_structured
+from leanml.compress.tflite import to_tflite
 from leanml.compress.uniform import quantize
 from leanml.errors import LeanmlError
 from leanml.params import FineTune, Measure, ModelSpec, parse
+from leanml.tflite import TFLiteRunner
 from leanml.train import fit_model, seed_everything
 
 FAST = Measure(warmup=1, runs=3, batch_size=16)

@@ -14,16 +14,12 @@ import numpy as np
 import pytest
 
 from leanml import data, evaluate_report, measure, models, paths, tables
+from leanml.discover import Candidate, discover
 from leanml.errors import LeanmlError
-from leanml.evaluate import (
-    Candidate,
-    classification_scores,
-    confusion,
-    discover,
-    tflite_stats,
-)
+from leanml.evaluate import classification_scores, confusion
 from leanml.leaderboard import COLUMNS, build, headline, non_dominated, pareto_rows
 from leanml.params import Fit, ModelSpec, parse
+from leanml.tflite import tflite_stats
 from leanml.train import evaluate as keras_evaluate
 from leanml.train import fit_model, seed_everything
 from tests.conftest import ROOT
@@ -213,7 +209,7 @@ def layout(tiny_splits, tmp_path_factory):
     import tensorflow as tf
 
     from leanml.compress.encode import encode
-    from leanml.compress.quantize import qat_model
+    from leanml.compress.qat import qat_model, strip_qat
 
     root = tmp_path_factory.mktemp("evaluate")
     p = paths.load(root)
@@ -255,8 +251,9 @@ def layout(tiny_splits, tmp_path_factory):
     pso_dir.mkdir(parents=True)
     (pso_dir / "best.keras").write_bytes(b"not a zip archive")  # corrupt
 
-    # a model with custom layers (registered by leanml.compress) must load in safe mode
-    measure.save_model(qat_model(baseline, 8, True, True), root / "models/nas/rl/best.keras")
+    # a quantization-aware model as the compress stage saves it: stripped to plain layers
+    stripped, _ = strip_qat(qat_model(baseline, 8, True, True))
+    measure.save_model(stripped, root / "models/nas/rl/best.keras")
     return root, baseline
 
 
