@@ -227,7 +227,7 @@ def score(
     n_classes: int,
     *,
     cfg=None,
-    sample: np.ndarray | None = None,  # required with `cfg`
+    sample: np.ndarray | None = None,
     counts: dict[str, Any] | None = None,
 ) -> Scored:
     """Accuracy on each of `splits` (name -> `Split`, giving `<name>_accuracy`), parameters and
@@ -259,5 +259,7 @@ def score(
     art = file_bytes(artifact)
     row.update({"artifact_bytes": art["file_bytes"], "artifact_gzip_bytes": art["gzip_bytes"]})
     if cfg is not None:
+        if sample is None:
+            raise ValueError("measure.score: timing (cfg) needs a sample")
         row.update(runner.latency(sample, cfg))
     return Scored(row, labels)

@@ -64,12 +64,8 @@ def reference(baseline: keras.Model, baseline_file: Path, data: Splits, work: Pa
     runner = measure.KerasRunner(baseline)
     row = measure.score(runner, baseline_file, baseline_file, _splits(data), data.n_classes).row
     keys = ("val_accuracy", "test_accuracy", "params", "nonzero_params", "flops")
-    out = {
-        **{k: row[k] for k in keys},
-        "file_bytes": row["file_bytes"],
-        "gzip_bytes": row["gzip_bytes"],
-        "packed_bytes": measure.file_bytes(packed)["file_bytes"],
-    }
+    out = {k: row[k] for k in (*keys, "file_bytes", "gzip_bytes")}
+    out["packed_bytes"] = measure.file_bytes(packed)["file_bytes"]
     packed.unlink()
     return out
 
