@@ -185,7 +185,7 @@ def wide() -> str:
     1024-unit hidden layers (the digits baselines take microseconds of arithmetic per sample)."""
     from leanml import data, measure, params, paths
     from leanml.compress.base import fine_tune
-    from leanml.compress.prune import prune_structured
+    from leanml.compress.structured import prune_structured
     from leanml.train import evaluate, train_and_score
 
     cfg = params.parse({"train": {"epochs": 10, "model": {"mlp": {"hidden_units": [1024, 1024]}}}})

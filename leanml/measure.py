@@ -1,5 +1,7 @@
-"""Honest model measurements: parameters, bytes of the real file (and gzipped), FLOPs, latency.
+"""The one measurement path: parameters, bytes of the real file (and gzipped), FLOPs, latency.
 
+`score` measures one runnable model file (Keras through `KerasRunner`, TFLite through
+`leanml.tflite.TFLiteRunner`) for the compress and the evaluate stages alike.
 FLOPs count 2 × multiply-accumulates of Dense and Conv layers plus their bias additions;
 pooling, activations and normalisation are not counted (they are small next to the MACs).
 Latency is measured on the CPU after warm-up, one call at a time, and reported as percentiles.
@@ -11,10 +13,15 @@ import gzip
 import json
 import math
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import keras
 import numpy as np
+
+from leanml.errors import LeanmlError
 
 # What a reproducible .keras file says in metadata.json instead of the moment it was saved.
 FIXED_DATE_SAVED = "1980-01-01@00:00:00"
@@ -148,3 +155,111 @@ def measure(model: keras.Model, path: str | Path, sample: np.ndarray, cfg) -> di
         "flops": flops(model),
         **latency(model, sample, warmup=cfg.warmup, runs=cfg.runs, batch_size=cfg.batch_size),
     }
+
+
+# --- one candidate, whatever its format --------------------------------------------------------
+
+
+class Runner(Protocol):
+    """What `score` needs of a runnable model: `KerasRunner` or `leanml.tflite.TFLiteRunner`."""
+
+    def predict(self, x: np.ndarray) -> np.ndarray: ...
+
+    def counts(self) -> dict[str, int | None]: ...
+
+    def latency(self, sample: np.ndarray, cfg) -> dict[str, float]: ...
+
+
+class KerasRunner:
+    """A Keras model behind the runner interface."""
+
+    batch = 512  # rows per forward pass when predicting a whole split
+
+    def __init__(self, model: keras.Model):
+        self.model = model
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Probabilities, from the model called in inference mode (no `fit`/`predict` machinery)."""
+        return np.concatenate(
+            [
+                keras.ops.convert_to_numpy(self.model(x[i : i + self.batch], training=False))
+                for i in range(0, len(x), self.batch)
+            ]
+        )
+
+    def counts(self) -> dict[str, int]:
+        return {**count_params(self.model), "flops": flops(self.model)}
+
+    def latency(self, sample: np.ndarray, cfg) -> dict[str, float]:
+        return latency(
+            self.model, sample, warmup=cfg.warmup, runs=cfg.runs, batch_size=cfg.batch_size
+        )
+
+
+def load_runner(path: Path, producer: str) -> Runner:
+    """The runner of a `.keras` or `.tflite` file; `producer` is the stage that writes it (named
+    in the error when the file is missing or corrupt)."""
+    if path.suffix == ".keras":
+        from leanml.models import load
+
+        return KerasRunner(load(path, producer))
+    from leanml.tflite import TFLiteRunner
+
+    try:
+        return TFLiteRunner(path.read_bytes())
+    except Exception as exc:
+        raise LeanmlError(f"{path}: not a loadable TFLite model ({type(exc).__name__})") from None
+
+
+@dataclass
+class Scored:
+    """`score`'s answer: one flat row of numbers, and the predicted class of every example."""
+
+    row: dict[str, Any]
+    labels: dict[str, np.ndarray]  # split name -> predicted classes
+
+
+def score(
+    runner: Runner,
+    model_file: Path,
+    artifact: Path,
+    splits: Mapping[str, Any],
+    n_classes: int,
+    *,
+    cfg=None,
+    sample: np.ndarray | None = None,
+    counts: dict[str, Any] | None = None,
+) -> Scored:
+    """Accuracy on each of `splits` (name -> `Split`, giving `<name>_accuracy`), parameters and
+    FLOPs (`counts` when given, else the runner's), bytes of `model_file` and of `artifact` (its
+    most compact real encoding), and latency on `sample` when `cfg` (a `Measure`) is given.
+
+    Raises `LeanmlError` naming `model_file` when the model cannot run on a split or its outputs
+    do not have one column per class.
+    """
+    row: dict[str, Any] = {}
+    labels = {}
+    for name, split in splits.items():
+        try:
+            probs = runner.predict(split.x)
+        except Exception as exc:
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            raise LeanmlError(
+                f"{model_file}: could not run on the {name} split ({type(exc).__name__}: {first})"
+            ) from None
+        if probs.ndim != 2 or probs.shape[1] != n_classes:
+            raise LeanmlError(
+                f"{model_file}: outputs shape {probs.shape[1:]}, but the data has {n_classes} "
+                "classes (was it trained on another dataset?)"
+            )
+        labels[name] = np.argmax(probs, axis=1)
+        row[f"{name}_accuracy"] = float(np.mean(labels[name] == split.y))
+    row.update(counts if counts is not None else runner.counts())
+    row.update(file_bytes(model_file))
+    art = file_bytes(artifact)
+    row.update({"artifact_bytes": art["file_bytes"], "artifact_gzip_bytes": art["gzip_bytes"]})
+    if cfg is not None:
+        if sample is None:
+            raise ValueError("measure.score: timing (cfg) needs a sample")
+        row.update(runner.latency(sample, cfg))
+    return Scored(row, labels)

@@ -6,7 +6,7 @@ import sys
 
 from leanml import data, params, paths, stage, tracking
 from leanml.errors import LeanmlError
-from leanml.io import write_csv, write_metrics
+from leanml.io import write_csv, write_json, write_metrics
 
 
 def main() -> None:
@@ -54,9 +54,10 @@ def main() -> None:
                 file=sys.stderr,
             )
         write_csv(out.results, rows, sweep.columns(method))
+        write_json(out.settings, sweep.settings(method, rows))
         write_metrics(out.metrics, out.timings, sweep.flat_metrics(ref, rows))
         sweep.plot(method, rows, ref, out.figure)
-        for path in (out.results, out.metrics, out.timings, out.figure):
+        for path in (out.results, out.settings, out.metrics, out.timings, out.figure):
             run.log_artifact(path)
         best = max(rows, key=lambda r: (r["test_accuracy"], r["compression_ratio"]))
         run.log_metrics({"variants": len(rows), "best_test_accuracy": best["test_accuracy"]})

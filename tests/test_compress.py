@@ -9,14 +9,19 @@ import pytest
 
 from leanml import compress, measure, models
 from leanml.compress import run as sweep
+from leanml.compress.base import kernel_sparsity
 from leanml.compress.encode import decode, encode, pack_bits, unpack_bits
 from leanml.compress.lowrank import factorize_model
-from leanml.compress.prune import kernel_sparsity, prune_structured, prune_unstructured
-from leanml.compress.quantize import TFLiteRunner, qat_model, quantize_kernels, strip_qat, to_tflite
+from leanml.compress.prune import prune_unstructured
+from leanml.compress.ptq import quantize_kernels
+from leanml.compress.qat import qat_model, strip_qat
 from leanml.compress.schedule import PolynomialDecay, Schedule
-from leanml.compress.uniform import quantize
+from leanml.compress.structured import prune_structured
+from leanml.compress.tflite import to_tflite
+from leanml.compress.uniform import fake_quantize, quantize
 from leanml.errors import LeanmlError
 from leanml.params import FineTune, Measure, ModelSpec, parse
+from leanml.tflite import TFLiteRunner
 from leanml.train import fit_model, seed_everything
 
 FAST = Measure(warmup=1, runs=3, batch_size=16)
@@ -127,7 +132,9 @@ def test_polynomial_schedule_reaches_target_and_round_trips():
 
 
 @pytest.mark.parametrize(("criterion", "scope"), [("magnitude", "per_layer"), ("taylor", "global")])
-def test_sparsity_equals_target_and_survives_fine_tuning(criterion, scope, mlp, tiny_splits):
+def test_sparsity_equals_target_and_survives_fine_tuning(
+    criterion, scope, mlp, tiny_splits, tmp_path
+):
     seed_everything(0)
     pruned = prune_unstructured(
         mlp, tiny_splits, sparsity=0.75, criterion=criterion, scope=scope, epochs=3,
@@ -144,8 +151,10 @@ def test_sparsity_equals_target_and_survives_fine_tuning(criterion, scope, mlp, 
         kernels[0][kernels[0] != 0], np.asarray(mlp.layers[1].kernel)[kernels[0] != 0]
     )
     assert kernel_sparsity(mlp) == 0
-    # A pruned model is stored smaller than its dense self when encoded sparse.
-    assert pruned.predict(tiny_splits.test.x, verbose=0).shape == (120, 10)
+    # A pruned model is stored smaller than its dense self when encoded sparse: real file bytes.
+    dense = encode(pruned, tmp_path / "dense.packed").stat().st_size
+    sparse = encode(pruned, tmp_path / "sparse.packed", sparse=True).stat().st_size
+    assert sparse < 0.5 * dense
 
 
 def test_sparse_encoding_is_smaller_and_exact(mlp, tiny_splits, tmp_path):
@@ -283,7 +292,19 @@ def test_qat_layers_save_load_safely_and_strip_to_their_quantized_twin(mlp, tiny
         type(layer) in (keras.layers.Flatten, keras.layers.Dense) for layer in stripped.layers
     )
     assert np.allclose(stripped.predict(x, verbose=0), trainable.predict(x, verbose=0), atol=1e-5)
-    assert all(len(np.unique(q.codes)) <= 8 for q in quantized.values())
+    # What is saved holds exactly the 3-bit values of its codes, per output channel at most
+    # 2^3 - 1 = 7 symmetric levels (plain float32 kernels would hold ~64 distinct values each).
+    weights = stripped.get_weights()
+    assert sorted(quantized) == [0, 2]  # the two kernels, not the biases
+    for i, q in quantized.items():
+        assert np.array_equal(weights[i], q.dequantize())
+        assert q.codes.min() >= 0 and q.codes.max() <= 6
+        for column in weights[i].T:
+            assert len(np.unique(column)) <= 7
+    # and they are the fake-quantized kernels the QAT layers trained with
+    for layer, plain in zip(trainable.layers[1:], stripped.layers[1:], strict=True):
+        fake = keras.ops.convert_to_numpy(fake_quantize(layer.kernel, 3, True, True))
+        assert np.allclose(np.asarray(plain.kernel), fake, atol=1e-6)
 
 
 # --- the stage script ------------------------------------------------------------------------

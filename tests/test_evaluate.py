@@ -14,19 +14,15 @@ import numpy as np
 import pytest
 
 from leanml import data, measure, models, paths
+from leanml.discover import Candidate, discover
 from leanml.errors import LeanmlError
-from leanml.evaluate import (
-    Candidate,
-    classification_scores,
-    confusion,
-    discover,
-    tflite_stats,
-)
+from leanml.evaluate import classification_scores, confusion
 from leanml.params import Fit, ModelSpec, parse
 from leanml.report import evaluate as evaluate_report
 from leanml.report import summary, tables
 from leanml.report.leaderboard import COLUMNS, build, headline, pareto_rows
 from leanml.report.pareto import non_dominated
+from leanml.tflite import tflite_stats
 from leanml.train import evaluate as keras_evaluate
 from leanml.train import fit_model, seed_everything
 from tests.conftest import ROOT
@@ -216,7 +212,7 @@ def layout(tiny_splits, tmp_path_factory):
     import tensorflow as tf
 
     from leanml.compress.encode import encode
-    from leanml.compress.quantize import qat_model
+    from leanml.compress.qat import qat_model, strip_qat
 
     root = tmp_path_factory.mktemp("evaluate")
     p = paths.load(root)
@@ -235,9 +231,11 @@ def layout(tiny_splits, tmp_path_factory):
     encode(pruned, prune_dir / "s50.packed", sparse=True)
     (prune_dir / "orphan.npz").write_bytes(b"PK\x03\x04 not a model")
     (prune_dir / ".s50.keras.tmp").write_bytes(b"half written")
-    _write_csv(
-        root / "reports/compress/prune/results.csv",
-        [{"method": "prune", "variant": "s50", "sparsity": 0.5, "kind": "", "test_accuracy": 0}],
+    (root / "reports/compress/prune").mkdir(parents=True)
+    (root / "reports/compress/prune/settings.json").write_text(
+        json.dumps(
+            {"columns": ["sparsity", "kind"], "variants": {"s50": {"kind": "", "sparsity": 0.5}}}
+        )
     )
 
     converter = tf.lite.TFLiteConverter.from_keras_model(baseline)
@@ -258,8 +256,9 @@ def layout(tiny_splits, tmp_path_factory):
     pso_dir.mkdir(parents=True)
     (pso_dir / "best.keras").write_bytes(b"not a zip archive")  # corrupt
 
-    # a model with custom layers (registered by leanml.compress) must load in safe mode
-    measure.save_model(qat_model(baseline, 8, True, True), root / "models/nas/rl/best.keras")
+    # a quantization-aware model as the compress stage saves it: stripped to plain layers
+    stripped, _ = strip_qat(qat_model(baseline, 8, True, True))
+    measure.save_model(stripped, root / "models/nas/rl/best.keras")
     return root, baseline
 
 
@@ -423,6 +422,120 @@ def test_tflite_stats_count_int8_weights(tiny_splits):
     stats = tflite_stats(content)
     assert stats["params"] == measure.count_params(model)["params"]
     assert stats["flops"] == measure.flops(model)
+
+
+def test_compress_and_evaluate_measure_a_file_the_same_way(tiny_splits, tmp_path):
+    """One measurement path: for the same .keras and .tflite files, the compress stage's results
+    row and the evaluate stage's score agree exactly on accuracy and every size, and evaluate
+    labels each variant from the compress stage's settings.json, in the method's column order."""
+    from leanml import compress
+    from leanml.compress import run as sweep
+    from leanml.evaluate import score_all
+    from leanml.io import write_json
+    from leanml.params import Measure
+
+    baseline = _model(tiny_splits, 16, 2)
+    p = paths.load(tmp_path)
+    baseline_file = measure.save_model(baseline, p.train.model)
+    quantize = {
+        "tflite": {"modes": ["full_int8"], "calibration_samples": 20},
+        "ptq": {"bits": [3], "granularities": ["per_channel"], "schemes": ["asymmetric"]},
+        "qat": {"bits": []},
+    }
+    method = compress.get("quantize", parse({"compress": {"quantize": quantize}}))
+    out = p.compress.quantize
+    fast = Measure(**TINY_MEASURE)
+    ref = sweep.reference(baseline, baseline_file, tiny_splits, out.models)
+    rows = [row for _, row in sweep.run(method, baseline, ref, tiny_splits, out.models, fast)]
+    write_json(out.settings, sweep.settings(method, rows))
+
+    found = discover(p.evaluate.models, p.evaluate.reports, ["compress"])
+    scored = score_all(found.candidates, tiny_splits.test, tiny_splits.n_classes, fast)
+    by = {c.variant: (c, s) for c, s in scored}
+    assert set(by) == {r["variant"] for r in rows} == {"tflite_full_int8", "ptq_k3_pc_asym"}
+    for row in rows:
+        candidate, score = by[row["variant"]]
+        assert score["accuracy"] == row["test_accuracy"]
+        for key in ("file_bytes", "gzip_bytes", "artifact_bytes", "artifact_gzip_bytes"):
+            assert score[key] == row[key], key
+        expected = {c: row[c] for c in method.columns if row[c] not in (None, "")}
+        assert list(candidate.setting.items()) == list(expected.items())
+        if candidate.format == "keras":  # (a TFLite row reports its source model's counts)
+            for key in ("params", "nonzero_params", "flops"):
+                assert score[key] == row[key], key
+
+
+@pytest.mark.slow
+def test_every_kind_of_saved_candidate_loads_without_the_method_packages(tiny_splits, tmp_path):
+    """No saved model needs leanml.compress or leanml.nas to load (QAT is stripped back to plain
+    layers before saving), so the evaluate stage imports neither: every kind of file the pipeline
+    saves is loaded and run in a fresh process that never imports them."""
+    import subprocess
+    import sys
+
+    from leanml import compress
+    from leanml.nas.space import ArchSpace
+    from leanml.params import NasSpace
+    from tests.conftest import project_env
+
+    baseline = _model(tiny_splits, 16, 2)
+    cfg = parse(
+        {
+            "compress": {
+                "prune": {"sparsities": [0.5], "epochs": 1, "structured": {"fractions": [0.5]}},
+                "quantize": {
+                    "tflite": {"modes": ["dynamic_int8", "full_int8"], "calibration_samples": 10},
+                    "ptq": {
+                        "bits": [4],
+                        "granularities": ["per_channel"],
+                        "schemes": ["symmetric"],
+                    },
+                    "qat": {"bits": [4], "epochs": 1},
+                },
+                "lowrank": {"values": [0.5], "epochs": 1},
+                "combined": {"sparsities": [0.5], "bits": [4], "epochs": 1},
+            }
+        }
+    )
+    files = []
+    for name in compress.METHODS:
+        method = compress.get(name, cfg)
+        for setting in method.settings():
+            files.append(method.apply(baseline, tiny_splits, setting, tmp_path / name).model_file)
+    assert {f.name for f in files} >= {"qat_k4_pc_sym.keras", "structured_l1_f50.keras"}
+    cnn = ModelSpec.model_validate({"kind": "cnn", "cnn": {"filters": [4], "dense_units": [8]}})
+    files.append(
+        measure.save_model(models.build(cnn, tiny_splits.input_shape, 10), tmp_path / "cnn.keras")
+    )
+    space = ArchSpace(NasSpace(max_layers=2), image_input=True)  # conv, batch norm, skips
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        child = space.build(space.sample(rng), tiny_splits.input_shape, tiny_splits.n_classes)
+        files.append(measure.save_model(child, tmp_path / f"nas_{i}.keras"))
+    script = f"""
+import sys
+from pathlib import Path
+import numpy as np
+from leanml import evaluate, measure
+from leanml.report import evaluate as evaluate_report  # noqa: F401  (what the stage imports)
+x = np.load({str(tmp_path / "x.npy")!r})
+for path in {[str(f) for f in files]!r}:
+    probs = measure.load_runner(Path(path), "test").predict(x)
+    assert probs.shape == (len(x), 10), (path, probs.shape)
+leaked = sorted(m for m in sys.modules if m.startswith(("leanml.compress", "leanml.nas")))
+assert not leaked, leaked
+print("loaded", {len(files)})
+"""
+    np.save(tmp_path / "x.npy", tiny_splits.test.x[:20])
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=project_env(),
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"loaded {len(files)}" in done.stdout
 
 
 # --- no stage upstream of evaluate selects anything on the test split -----------------------

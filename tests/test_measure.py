@@ -107,3 +107,44 @@ def test_measure_bundle(tmp_path, tiny_splits):
     expected = {"params", "nonzero_params", "file_bytes", "gzip_bytes", "flops"}
     assert expected <= set(out)
     assert "latency_ms_p95" in out
+
+
+def test_score_measures_keras_and_tflite_files_alike(tmp_path, tiny_splits):
+    """`measure.score`, the one path of compress and evaluate: the same model as .keras and as
+    float .tflite gives the same counts and (near) the same predictions; sizes are real bytes."""
+    import pytest
+    import tensorflow as tf
+
+    from leanml.errors import LeanmlError
+
+    model = models.build(ModelSpec(mlp=MLP(hidden_units=[8])), tiny_splits.input_shape, 10)
+    rng = np.random.default_rng(0)  # non-zero biases: the converter drops all-zero ones
+    model.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in model.get_weights()])
+    keras_file = measure.save_model(model, tmp_path / "m.keras")
+    tflite_file = tmp_path / "m.tflite"
+    tflite_file.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    splits = {"val": tiny_splits.val, "test": tiny_splits.test}
+    cfg = Measure(warmup=1, runs=3, batch_size=8)
+    sample = tiny_splits.val.x[:4]
+    scored = {}
+    for path in (keras_file, tflite_file):
+        runner = measure.load_runner(path, "test")
+        scored[path.suffix] = measure.score(runner, path, path, splits, 10, cfg=cfg, sample=sample)
+        row = scored[path.suffix].row
+        assert row["file_bytes"] == row["artifact_bytes"] == path.stat().st_size
+        assert row["latency_ms_p50"] > 0 and 0 <= row["val_accuracy"] <= 1
+    k, t = scored[".keras"], scored[".tflite"]
+    for key in ("params", "nonzero_params", "flops"):
+        assert (
+            k.row[key] == t.row[key] == measure.count_params(model).get(key, measure.flops(model))
+        )
+    for split in splits:
+        assert np.mean(k.labels[split] == t.labels[split]) >= 0.98
+        assert k.row[f"{split}_accuracy"] == np.mean(k.labels[split] == splits[split].y)
+    runner = measure.load_runner(keras_file, "test")
+    counts = {"params": 1, "nonzero_params": 1, "flops": 1}
+    given = measure.score(runner, keras_file, tflite_file, splits, 10, counts=counts).row
+    assert {k: given[k] for k in counts} == counts and "latency_ms_p50" not in given
+    assert given["artifact_bytes"] == tflite_file.stat().st_size
+    with pytest.raises(LeanmlError, match="outputs shape .* but the data has 3 classes"):
+        measure.score(runner, keras_file, keras_file, splits, 3)

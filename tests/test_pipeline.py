@@ -189,7 +189,10 @@ def test_evaluate_stage(project):
     metrics = json.loads((reports / "metrics.json").read_text())
     assert metrics["candidates"] == len(rows)
     assert metrics["baseline.accuracy"] == float(by["train"]["accuracy"])
-    assert metrics["smallest_within_pp.compression_ratio"] >= 1.0
+    # a compressed variant, really smaller than the baseline, is within the margin (here the
+    # TFLite dynamic-int8 twin qualifies by itself: it predicts as the baseline does)
+    assert metrics["smallest_within_pp.name"].startswith("compress/")
+    assert metrics["smallest_within_pp.compression_ratio"] > 1.0
     # raw_decode: _sh appends stderr, where DVC notes metrics files of stages not run yet
     shown, _ = json.JSONDecoder().raw_decode(_sh(project, "dvc", "metrics", "show", "--json"))
     assert "smallest_within_pp.compression_ratio" in json.dumps(shown)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -13,9 +13,9 @@ import numpy as np
 
 from leanml.data import Splits
 from leanml.errors import LeanmlError
+from leanml.measure import KerasRunner, Runner
 from leanml.params import FineTune
 
-Predict = Callable[[np.ndarray], np.ndarray]
 WEIGHTED = (keras.layers.Dense, keras.layers.Conv2D)
 
 
@@ -24,17 +24,26 @@ class Variant:
     """One compressed model: how it was made, how to run it, and the real files it lives in.
 
     `model_file` is the runnable model (`.keras` or `.tflite`); `artifact` is the most compact
-    real encoding of it (a packed file, or the model file itself). Both are measured on disk.
+    real encoding of it (a packed file, or the model file itself). Both are measured on disk by
+    `measure.score`, which runs `runner` (the in-memory twin of `model_file`). `counts`, when
+    set, are the parameters/FLOPs the results table reports instead of the runner's own.
     """
 
     name: str
     setting: dict[str, Any]
     model_file: Path
     artifact: Path
-    predict: Predict
-    keras_model: keras.Model | None = None
-    latency: Callable[[np.ndarray], dict[str, float]] | None = None
+    runner: Runner
+    counts: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities for `x`, as `measure.score` computes them."""
+        return self.runner.predict(x)
+
+    @property
+    def keras_model(self) -> keras.Model | None:
+        return self.runner.model if isinstance(self.runner, KerasRunner) else None
 
 
 class Method(ABC):
@@ -93,8 +102,11 @@ def clone(model: keras.Model) -> keras.Model:
     return copy
 
 
-def keras_predict(model: keras.Model) -> Predict:
-    return lambda x: model.predict(x, batch_size=1024, verbose=0)
+def keras_variant(
+    name: str, setting: dict[str, Any], model: keras.Model, model_file: Path, artifact: Path
+) -> Variant:
+    """A variant whose runnable model is the Keras `model` (already saved as `model_file`)."""
+    return Variant(name, setting, model_file, artifact, KerasRunner(model))
 
 
 def fine_tune(
@@ -148,3 +160,9 @@ def gradients(
             sums[i] += np.abs(g)
             taylor[i] += np.abs(g * np.asarray(var, np.float64))
     return list(zip(sums, taylor, strict=True))
+
+
+def kernel_sparsity(model: keras.Model) -> float:
+    """Share of exact zeros among the kernels of Dense/Conv layers."""
+    kernels = [np.asarray(layer.kernel) for layer in model.layers if isinstance(layer, WEIGHTED)]
+    return float(sum(int(np.sum(k == 0)) for k in kernels) / sum(k.size for k in kernels))

@@ -9,10 +9,10 @@ from typing import Any
 import keras
 import numpy as np
 
-from leanml.compress.base import Method, Variant, keras_predict
+from leanml.compress.base import Method, Variant, keras_variant, kernel_sparsity
 from leanml.compress.encode import encode
-from leanml.compress.prune import kernel_sparsity, prune_unstructured
-from leanml.compress.quantize import quantize_kernels
+from leanml.compress.prune import prune_unstructured
+from leanml.compress.ptq import quantize_kernels
 from leanml.data import Splits
 from leanml.measure import save_model
 
@@ -63,11 +63,5 @@ class Combined(Method):
         model_file, artifact = out_dir / f"{name}.keras", out_dir / f"{name}.packed"
         save_model(model, model_file)
         encode(model, artifact, quantized=quantized, sparse=True, float_dtype="float16")
-        return Variant(
-            name=name,
-            setting={**setting, "sparsity_achieved": kernel_sparsity(model)},
-            model_file=model_file,
-            artifact=artifact,
-            predict=keras_predict(model),
-            keras_model=model,
-        )
+        setting = {**setting, "sparsity_achieved": kernel_sparsity(model)}
+        return keras_variant(name, setting, model, model_file, artifact)

@@ -19,7 +19,7 @@ from leanml.compress.base import (
     Variant,
     copy_layer,
     fine_tune,
-    keras_predict,
+    keras_variant,
     rebuild,
     sequential_layers,
 )
@@ -149,11 +149,4 @@ class Lowrank(Method):
         save_model(model, model_file)
         encode(model, artifact)
         ranks_text = " ".join(f"{k}:{v or 'dense'}" for k, v in ranks.items())
-        return Variant(
-            name=name,
-            setting={**setting, "ranks": ranks_text},
-            model_file=model_file,
-            artifact=artifact,
-            predict=keras_predict(model),
-            keras_model=model,
-        )
+        return keras_variant(name, {**setting, "ranks": ranks_text}, model, model_file, artifact)

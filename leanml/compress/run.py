@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 
 from leanml import measure
 from leanml.compress.base import Method, Variant
@@ -52,58 +51,43 @@ HEADLINE = (
 )
 
 
-def accuracy(probs: np.ndarray, y: np.ndarray) -> float:
-    return float(np.mean(np.argmax(probs, axis=1) == y))
+def _splits(data: Splits) -> dict:
+    # val and test: the table reports both (selection elsewhere reads val only)
+    return {"val": data.val, "test": data.test}
 
 
 def reference(baseline: keras.Model, baseline_file: Path, data: Splits, work: Path) -> dict:
-    """The baseline's numbers that every variant is compared with."""
+    """The baseline's numbers that every variant is compared with (no latency: not compared)."""
     work.mkdir(parents=True, exist_ok=True)
     packed = work / ".baseline.packed"
     encode(baseline, packed)
-    sizes = measure.file_bytes(baseline_file)
-    out = {
-        "val_accuracy": accuracy(baseline.predict(data.val.x, verbose=0), data.val.y),
-        "test_accuracy": accuracy(baseline.predict(data.test.x, verbose=0), data.test.y),
-        **measure.count_params(baseline),
-        "flops": measure.flops(baseline),
-        **sizes,
-        "packed_bytes": measure.file_bytes(packed)["file_bytes"],
-    }
+    runner = measure.KerasRunner(baseline)
+    row = measure.score(runner, baseline_file, baseline_file, _splits(data), data.n_classes).row
+    keys = ("val_accuracy", "test_accuracy", "params", "nonzero_params", "flops")
+    out = {k: row[k] for k in (*keys, "file_bytes", "gzip_bytes")}
+    out["packed_bytes"] = measure.file_bytes(packed)["file_bytes"]
     packed.unlink()
     return out
 
 
 def measure_variant(variant: Variant, ref: dict, data: Splits, cfg: Measure) -> dict[str, Any]:
-    sample = data.val.x[:64]
-    model = variant.keras_model
-    if model is not None:
-        counts, flops = measure.count_params(model), measure.flops(model)
-        timing = measure.latency(
-            model, sample, warmup=cfg.warmup, runs=cfg.runs, batch_size=cfg.batch_size
-        )
-    else:  # a converted (TFLite) model keeps the baseline's weights and operations
-        counts = {"params": ref["params"], "nonzero_params": ref["nonzero_params"]}
-        flops = ref["flops"]
-        timing = variant.latency(
-            sample, warmup=cfg.warmup, runs=cfg.runs, batch_size=cfg.batch_size
-        )
-    files = measure.file_bytes(variant.model_file)
-    art = measure.file_bytes(variant.artifact)
-    test = accuracy(variant.predict(data.test.x), data.test.y)
+    """`measure.score` of the variant's model file (val and test), and its ratios to `ref`."""
+    row = measure.score(
+        variant.runner,
+        variant.model_file,
+        variant.artifact,
+        _splits(data),
+        data.n_classes,
+        cfg=cfg,
+        sample=data.val.x[:64],
+        counts=variant.counts,
+    ).row
     return {
-        "val_accuracy": accuracy(variant.predict(data.val.x), data.val.y),
-        "test_accuracy": test,
-        "delta_pp": 100 * (test - ref["test_accuracy"]),
-        **counts,
-        "flops": flops,
-        **files,
-        "artifact_bytes": art["file_bytes"],
-        "artifact_gzip_bytes": art["gzip_bytes"],
-        "compression_ratio": ref["file_bytes"] / art["file_bytes"],
-        "gzip_compression_ratio": ref["gzip_bytes"] / art["gzip_bytes"],
-        "packed_ratio": ref["packed_bytes"] / art["file_bytes"],
-        **timing,
+        **row,
+        "delta_pp": 100 * (row["test_accuracy"] - ref["test_accuracy"]),
+        "compression_ratio": ref["file_bytes"] / row["artifact_bytes"],
+        "gzip_compression_ratio": ref["gzip_bytes"] / row["artifact_gzip_bytes"],
+        "packed_ratio": ref["packed_bytes"] / row["artifact_bytes"],
     }
 
 
@@ -135,6 +119,18 @@ def run(
 
 def columns(method: Method) -> list[str]:
     return ["method", "variant", *method.columns, *METRICS]
+
+
+def settings(method: Method, rows: list[dict]) -> dict[str, Any]:
+    """settings.json beside results.csv: the method's setting columns (its knob first) and each
+    variant's values, empty ones left out; what the evaluate stage labels candidates with."""
+    return {
+        "columns": list(method.columns),
+        "variants": {
+            row["variant"]: {c: row[c] for c in method.columns if row.get(c) not in (None, "")}
+            for row in rows
+        },
+    }
 
 
 def flat_metrics(ref: dict, rows: list[dict]) -> dict[str, float]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from leanml.evaluate import Candidate, Discovery
+from leanml.discover import Candidate, Discovery
 from leanml.io import atomic_write_bytes, write_csv, write_json, write_metrics
 from leanml.report import figures, summary
 from leanml.report.convergence import convergence_curves
@@ -166,16 +166,15 @@ def run(all_paths, cfg, on_warning=print) -> tuple[dict[str, Any], list[dict], O
     import shutil
 
     from leanml import data
+    from leanml.discover import discover
     from leanml.errors import LeanmlError
-    from leanml.evaluate import discover, import_layer_packages, score_all
+    from leanml.evaluate import score_all
     from leanml.report.leaderboard import build
 
     ev = cfg.evaluate
     where = all_paths.evaluate
     measure_cfg = ev.measure
-    problems = import_layer_packages()
     discovery = discover(where.models, where.reports, ev.families)
-    discovery.warnings[:0] = problems
     for warning in discovery.warnings:
         on_warning(warning)
     if not discovery.candidates:

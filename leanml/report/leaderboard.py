@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from leanml.discover import BASELINE_FAMILY, Candidate
 from leanml.errors import LeanmlError
-from leanml.evaluate import BASELINE_FAMILY, Candidate
 from leanml.report.pareto import non_dominated
 
 COLUMNS = [

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from leanml.evaluate import Discovery
+from leanml.discover import Discovery
 from leanml.report import tables
 from leanml.report.leaderboard import relative
 from leanml.report.tables import Column
