@@ -60,10 +60,10 @@ def _mlflow_state() -> tuple[str | None, str | None] | None:
     return utils._tracking_uri, fluent._active_experiment_id
 
 
-@contextlib.contextmanager
+@pytest.fixture
 def closed_port() -> Iterator[int]:
-    """A loopback port where nothing listens, for as long as the block runs: the socket stays
-    bound (so no other process can take the port) but never listens, so connecting is refused.
+    """A loopback port where nothing listens until the test ends: the socket stays bound (no
+    other process can take the port) but never listens, so connecting is refused at once.
     Picking a free port and closing it first would race with anything that binds meanwhile."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -1041,16 +1041,10 @@ def yaml_params(root: Path):
 # --- an unusable tracking store: the stage stops before training --------------------------------
 
 
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # closed again when the block ends: nothing listens
-
-
 @pytest.mark.parametrize("store", ["unreachable-server", "read-only-sqlite"])
-def test_unusable_store_stops_train_before_training(fresh_project, tiny_splits, monkeypatch, store):
+def test_unusable_store_stops_train_before_training(
+    fresh_project, tiny_splits, monkeypatch, store, closed_port
+):
     import subprocess as sp
 
     monkeypatch.setattr("leanml.tracking.connect", _REAL_CONNECT)
@@ -1063,7 +1057,7 @@ def test_unusable_store_stops_train_before_training(fresh_project, tiny_splits, 
     _tiny_prepared(fresh_project, tiny_splits)
     db = fresh_project / "store.db"
     if store == "unreachable-server":
-        uri = f"http://127.0.0.1:{_closed_port()}"
+        uri = f"http://127.0.0.1:{closed_port}"
         expected = f"tracking: MLflow store {uri} is unreachable or unusable"
     else:
         uri = f"sqlite:///{db}"
