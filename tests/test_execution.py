@@ -46,6 +46,7 @@ def _rows(trials):
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ALGORITHMS)
 def test_same_trials_serially_and_on_two_workers(name, two_workers):
     serial = _search(name, budget=8)
@@ -54,6 +55,7 @@ def test_same_trials_serially_and_on_two_workers(name, two_workers):
     assert sum(not t.from_cache for t in parallel) == 8
 
 
+@pytest.mark.slow
 def test_same_trials_on_one_worker():
     one = execution.DaskExecutor(1)
     try:
@@ -62,6 +64,7 @@ def test_same_trials_on_one_worker():
         one.close()
 
 
+@pytest.mark.slow
 def test_worker_dying_once_is_retried(two_workers, tmp_path):
     victim = runner.trial_seed(3, 2)
     objective = functools.partial(dies_on_trial, victim_seed=victim, marker=tmp_path / "died-once")
@@ -71,6 +74,7 @@ def test_worker_dying_once_is_retried(two_workers, tmp_path):
     assert _rows(trials) == _rows(_search("random", budget=4))
 
 
+@pytest.mark.slow
 def test_worker_dying_twice_fails_that_trial_only(two_workers):
     victim = runner.trial_seed(3, 1)
     objective = functools.partial(dies_on_trial, victim_seed=victim, marker=None)
@@ -98,6 +102,7 @@ def test_deadline():
     assert not deadline.expired()
 
 
+@pytest.mark.slow
 def test_trial_over_its_time_limit_fails_and_the_search_goes_on(tiny_splits):
     # a real Keras fit that cannot finish 200 epochs in 0.5 s: stopped, recorded, search goes on
     objective = keras_objective(
@@ -108,9 +113,10 @@ def test_trial_over_its_time_limit_fails_and_the_search_goes_on(tiny_splits):
     trials = runner.run(algo, objective, budget=2, seed=0, progress=False, trial_timeout=0.5)
     assert [t.status for t in trials] == ["failed", "failed"]
     assert "exceeded execution.trial_timeout (0.5 s)" in trials[0].error
-    assert trials[0].seconds < 10
+    assert all(t.extra["epochs_run"] < 200 for t in trials)  # stopped, not run to the end
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["rl", "random"])
 def test_nas_same_children_serially_and_on_two_workers(strategy, two_workers):
     cfg = Nas(budget=6, rl=RL(children_per_update=3))

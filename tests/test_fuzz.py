@@ -822,6 +822,7 @@ def test_bad_arguments(in_project, argv, message):
     assert _snapshot(in_project) == before
 
 
+@pytest.mark.slow
 def test_real_processes(tmp_path):
     """One real subprocess per stage, each with a different bad config, all at once."""
     cases = [p.values for p in BAD_PARAMS[:: max(1, len(BAD_PARAMS) // len(ONE_PER_STAGE))]]
