@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +23,51 @@ ROOT = Path(__file__).resolve().parents[1]
 def _seed():
     random.seed(0)
     np.random.seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_global_state():
+    """Restore MLflow's process-global state after each test: `mlflow.set_tracking_uri` (called
+    by `tracking.connect`) also exports MLFLOW_TRACKING_URI, and `set_experiment` exports
+    MLFLOW_EXPERIMENT_ID, so without this a store of one test leaks into the next ones."""
+    env = {k: v for k, v in os.environ.items() if k.startswith("MLFLOW_")}
+    saved = _mlflow_state()
+    yield
+    if "mlflow" in sys.modules:  # only if some test imported it: no import cost otherwise
+        import mlflow
+        from mlflow.tracking import fluent
+
+        with contextlib.suppress(Exception):  # a run left open by a failed test
+            while mlflow.active_run() is not None:
+                mlflow.end_run("KILLED")
+        uri, experiment_id = saved or (None, None)
+        mlflow.set_tracking_uri(uri)
+        fluent._active_experiment_id = experiment_id
+    for key in [k for k in os.environ if k.startswith("MLFLOW_")]:
+        if key not in env:
+            del os.environ[key]
+    os.environ.update(env)
+
+
+def _mlflow_state() -> tuple[str | None, str | None] | None:
+    """(tracking URI as set, active experiment id) if mlflow is imported, without resolving
+    defaults (`mlflow.get_tracking_uri()` would turn "unset" into a path)."""
+    if "mlflow" not in sys.modules:
+        return None
+    from mlflow.tracking import fluent
+    from mlflow.tracking._tracking_service import utils
+
+    return utils._tracking_uri, fluent._active_experiment_id
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port where nothing listens until the test ends: the socket stays bound (no
+    other process can take the port) but never listens, so connecting is refused at once.
+    Picking a free port and closing it first would race with anything that binds meanwhile."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -78,6 +78,7 @@ TIMING = {"latency_ms_p50", "latency_ms_p95", "throughput_per_s", "seconds"}
 # --- contract: every registered method -------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(compress.METHODS))
 def test_method_contract(name, mlp, baseline_file, tiny_splits, tmp_path):
     first = _sweep(name, mlp, baseline_file, tiny_splits, tmp_path / "a")
@@ -131,6 +132,7 @@ def test_polynomial_schedule_reaches_target_and_round_trips():
     assert again.get_config() == schedule.get_config()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("criterion", "scope"), [("magnitude", "per_layer"), ("taylor", "global")])
 def test_sparsity_equals_target_and_survives_fine_tuning(
     criterion, scope, mlp, tiny_splits, tmp_path
@@ -157,6 +159,7 @@ def test_sparsity_equals_target_and_survives_fine_tuning(
     assert sparse < 0.5 * dense
 
 
+@pytest.mark.slow
 def test_sparse_encoding_is_smaller_and_exact(mlp, tiny_splits, tmp_path):
     pruned = prune_unstructured(
         mlp, tiny_splits, sparsity=0.9, criterion="magnitude", scope="per_layer", epochs=0,
@@ -171,6 +174,7 @@ def test_sparse_encoding_is_smaller_and_exact(mlp, tiny_splits, tmp_path):
             assert np.array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_structured_pruning_is_really_smaller(mlp, tiny_splits, tmp_path):
     small = prune_structured(mlp, tiny_splits, fraction=0.5, criterion="l1")
     assert small.layers[1].units == 16 and small.layers[-1].units == 10
@@ -186,6 +190,7 @@ def test_structured_pruning_is_really_smaller(mlp, tiny_splits, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_structured_pruning_of_a_cnn_removes_filters(cnn, tiny_splits):
     small = prune_structured(cnn, tiny_splits, fraction=0.5, criterion="taylor")
     convs = [layer for layer in small.layers if isinstance(layer, keras.layers.Conv2D)]
@@ -220,6 +225,7 @@ def test_unsupported_layer_names_layer_and_method(tiny_splits):
 # --- low-rank --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["mlp", "cnn"])
 def test_svd_at_full_rank_reproduces_outputs(which, request, tiny_splits):
     model = request.getfixturevalue(which)
@@ -230,6 +236,7 @@ def test_svd_at_full_rank_reproduces_outputs(which, request, tiny_splits):
     assert np.allclose(full.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_low_rank_skips_layers_without_saving_and_checks_rank(mlp):
     small, ranks = factorize_model(mlp, "rank_ratio", 0.25)
     assert ranks == {"dense_0": 8, "output": 3}  # 8·(64+32) < 64·32; 3·(32+10) < 320
@@ -262,6 +269,7 @@ def test_uniform_quantization_levels_and_error(bits, per_channel, symmetric):
     )
 
 
+@pytest.mark.slow
 def test_packed_k_bit_file_size_is_k_bits_per_weight(mlp, tmp_path):
     small, quantized = quantize_kernels(mlp, 4, per_channel=True, symmetric=True)
     path = encode(small, tmp_path / "k4.packed", quantized=quantized)
@@ -272,6 +280,7 @@ def test_packed_k_bit_file_size_is_k_bits_per_weight(mlp, tmp_path):
                        small.predict(np.zeros((2, 8, 8, 1)), verbose=0), atol=1e-6)  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["dynamic_int8", "float16", "full_int8"])
 def test_tflite_agrees_with_keras(mode, mlp, tiny_splits):
     runner = TFLiteRunner(to_tflite(mlp, mode, tiny_splits.train.x[:50]))
@@ -280,6 +289,7 @@ def test_tflite_agrees_with_keras(mode, mlp, tiny_splits):
     assert agree >= 0.9
 
 
+@pytest.mark.slow
 def test_qat_layers_save_load_safely_and_strip_to_their_quantized_twin(mlp, tiny_splits, tmp_path):
     seed_everything(0)
     trainable = qat_model(mlp, bits=3, per_channel=True, symmetric=True)
@@ -310,6 +320,7 @@ def test_qat_layers_save_load_safely_and_strip_to_their_quantized_twin(mlp, tiny
 # --- the stage script ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("argv", "edit", "message"),
     [

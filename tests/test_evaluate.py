@@ -266,6 +266,7 @@ def _cfg(**evaluate):
     return parse({"evaluate": {"measure": TINY_MEASURE, **evaluate}})
 
 
+@pytest.mark.slow
 def test_discovery_finds_runnable_files_and_labels(layout):
     root, _ = layout
     found = discover(root / "models", root / "reports")
@@ -288,6 +289,7 @@ def test_discovery_finds_runnable_files_and_labels(layout):
     assert not only.warnings  # an absent family is simply skipped
 
 
+@pytest.mark.slow
 def test_report_builds_from_fixture_outputs(layout, tiny_splits):
     root, baseline = layout
     warnings = []
@@ -351,6 +353,7 @@ def test_report_builds_from_fixture_outputs(layout, tiny_splits):
     assert len(classes) == 5 and len(classes[0]) == 1 + tiny_splits.n_classes
 
 
+@pytest.mark.slow
 def test_stage_logs_everything_to_the_parent_run(layout, tracking_cfg, monkeypatch, tmp_path):
     import shutil
 
@@ -408,6 +411,7 @@ def test_no_candidates_is_a_clear_error(tiny_splits, tmp_path):
     assert any("models/train/model.keras" in w for w in warnings)
 
 
+@pytest.mark.slow
 def test_tflite_stats_count_int8_weights(tiny_splits):
     import tensorflow as tf
 
@@ -564,6 +568,7 @@ def sealed(tiny_splits):
     return SealedSplits(tiny_splits.train, tiny_splits.val, _Sealed())
 
 
+@pytest.mark.slow
 def test_training_and_search_never_read_the_test_split(sealed):
     from leanml import search
     from leanml.search.objective import keras_objective
@@ -582,6 +587,7 @@ def test_training_and_search_never_read_the_test_split(sealed):
     assert runner.best_trial(trials) is not None
 
 
+@pytest.mark.slow
 def test_nas_children_never_read_the_test_split(sealed):
     import numpy as np
 
@@ -597,6 +603,7 @@ def test_nas_children_never_read_the_test_split(sealed):
         assert out["status"] == "ok" and 0 <= out["val_accuracy"] <= 1
 
 
+@pytest.mark.slow
 def test_compression_never_reads_the_test_split(sealed, tiny_splits, tmp_path):
     """Every compress method builds its variants (fine-tuning, pruning scores, calibration)
     from train/val only. (Its results table *reports* test accuracy; it selects nothing.)"""

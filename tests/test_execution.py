@@ -116,7 +116,7 @@ def test_trial_over_its_time_limit_fails_and_the_search_goes_on(tiny_splits):
     trials = runner.run(algo, objective, budget=2, seed=0, progress=False, trial_timeout=0.5)
     assert [t.status for t in trials] == ["failed", "failed"]
     assert "exceeded execution.trial_timeout (0.5 s)" in trials[0].error
-    assert trials[0].seconds < 10
+    assert all(t.extra["epochs_run"] < 200 for t in trials)  # stopped, not run to the end
 
 
 @pytest.mark.slow

@@ -823,6 +823,7 @@ def test_bad_arguments(in_project, argv, message):
     assert _snapshot(in_project) == before
 
 
+@pytest.mark.slow
 def test_real_processes(tmp_path):
     """One real subprocess per stage, each with a different bad config, all at once."""
     cases = [p.values for p in BAD_PARAMS[:: max(1, len(BAD_PARAMS) // len(ONE_PER_STAGE))]]
@@ -1042,16 +1043,10 @@ def yaml_params(root: Path):
 # --- an unusable tracking store: the stage stops before training --------------------------------
 
 
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # closed again when the block ends: nothing listens
-
-
 @pytest.mark.parametrize("store", ["unreachable-server", "read-only-sqlite"])
-def test_unusable_store_stops_train_before_training(fresh_project, tiny_splits, monkeypatch, store):
+def test_unusable_store_stops_train_before_training(
+    fresh_project, tiny_splits, monkeypatch, store, closed_port
+):
     import subprocess as sp
 
     monkeypatch.setattr("leanml.tracking.connect", _REAL_CONNECT)
@@ -1064,7 +1059,7 @@ def test_unusable_store_stops_train_before_training(fresh_project, tiny_splits, 
     _tiny_prepared(fresh_project, tiny_splits)
     db = fresh_project / "store.db"
     if store == "unreachable-server":
-        uri = f"http://127.0.0.1:{_closed_port()}"
+        uri = f"http://127.0.0.1:{closed_port}"
         expected = f"tracking: MLflow store {uri} is unreachable or unusable"
     else:
         uri = f"sqlite:///{db}"

@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 
 from leanml import measure, models
 from leanml.params import CNN, MLP, Measure, ModelSpec
@@ -29,6 +30,7 @@ def test_flops_by_hand():
     assert measure.flops(cnn) == conv + dense
 
 
+@pytest.mark.slow
 def test_saved_file_is_real_and_has_no_optimizer_state(tmp_path, tiny_splits):
     model = models.build(ModelSpec(), tiny_splits.input_shape, 10)
     model.compile("adam", "sparse_categorical_crossentropy")

@@ -38,6 +38,7 @@ def test_tabular_space_has_no_conv():
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("image", "shape"), [(True, (8, 8, 1)), (False, (6,))])
 def test_every_sampled_architecture_builds_and_trains_a_step(image, shape):
     space = ArchSpace(NasSpace(), image_input=image)
@@ -67,6 +68,7 @@ class ToySpace:
         return float(np.mean([arch[n] == t for n, t in zip(self.names, self.target, strict=True)]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("controller", "updates"), [("independent", 60), ("lstm", 30)])
 def test_reinforce_learns_a_hidden_target(controller, updates):
     space = ToySpace()

@@ -19,6 +19,8 @@ from leanml.trials.checkpoint import Checkpoint
 from tests.objectives import synthetic
 
 ALGORITHMS = list(search.ALGORITHMS)
+# Bayesian optimisation refits its surrogate at every ask: its multi-seed cases take tens of seconds
+SLOW_BAYES = pytest.param("bayes", marks=pytest.mark.slow)
 
 
 def _cfg(budget=20, **update):
@@ -66,7 +68,7 @@ def test_bounds_types_and_exact_budget(name):
     assert len(trained) == len(set(trained))  # nothing trained twice
 
 
-@pytest.mark.parametrize("name", ALGORITHMS)
+@pytest.mark.parametrize("name", [n if n != "bayes" else SLOW_BAYES for n in ALGORITHMS])
 def test_improves_on_its_start(name):
     # the best of the first 5 trials is a floor the final best cannot fall below, so ask for a
     # strict gain on every seed and a clear one on average (measured: 0.02-0.38 per seed)
@@ -82,7 +84,9 @@ def _mean_best(name, seeds, budget=30):
     return float(np.mean([max(t.score for t in _run(name, s, _cfg(budget=budget))) for s in seeds]))
 
 
-@pytest.mark.parametrize("name", [n for n in ALGORITHMS if n != "random"])
+@pytest.mark.parametrize(
+    "name", [n if n != "bayes" else SLOW_BAYES for n in ALGORITHMS if n != "random"]
+)
 def test_beats_random_on_average(name):
     # by a margin: 0.02 on a 0..1 objective (measured: GA +0.09, PSO +0.045, Bayes +0.048)
     seeds = range(6 if name == "bayes" else 12)

@@ -1,13 +1,14 @@
 """`make server` is a real MLflow tracking server: a parallel search logs every trial to it.
 
 Starts the exact command of `make server` (sqlite store, artifacts under the project, bound to
-127.0.0.1) on a free loopback port, runs `dvc repro search@random` with trials on two Dask
+127.0.0.1) on port 0, so the server binds a free port itself (no pick-then-bind race) and the
+test reads it from uvicorn's log, then runs `dvc repro search@random` with trials on two Dask
 workers against it over HTTP, and checks that every trial run arrived, nested under its stage
 run and the pipeline run.
 """
 
+import re
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -21,12 +22,6 @@ from tests import e2e
 from tests.conftest import ROOT, project_env
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _server_command(port: int) -> list[str]:
@@ -45,24 +40,29 @@ def _server_command(port: int) -> list[str]:
 
 @pytest.fixture
 def server(tmp_path):
-    port = _free_port()
-    argv = _server_command(port)
+    argv = _server_command(0)  # port 0: the OS gives uvicorn a free port when it binds
     assert argv[argv.index("--host") + 1] == "127.0.0.1"  # loopback only
-    proc = subprocess.Popen(
-        argv, cwd=tmp_path, env=project_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"  # a file, not a pipe: a full pipe would block the server
+    with open(log, "wb") as stderr:
+        proc = subprocess.Popen(
+            argv, cwd=tmp_path, env=project_env(), stdout=subprocess.DEVNULL, stderr=stderr
+        )
+    url = None
     deadline = time.time() + 120
     while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
+        if url is None:
+            bound = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", log.read_text())
+            url = bound and bound.group(1)
+        if url is not None:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
         if proc.poll() is not None or time.time() > deadline:
             proc.kill()
-            pytest.fail(f"mlflow server did not start: {proc.stderr.read().decode()[-2000:]}")
+            pytest.fail(f"mlflow server did not start: {log.read_text()[-2000:]}")
         time.sleep(0.5)
     yield url
     proc.terminate()

@@ -8,6 +8,8 @@ import yaml
 
 from tests.conftest import copy_project, project_env
 
+pytestmark = pytest.mark.slow  # every test here runs a stage in a subprocess
+
 
 @pytest.fixture
 def project(tmp_path):

@@ -1,9 +1,12 @@
 """train_and_score: learns on real data, scores on val only, is reproducible from its seed."""
 
 import numpy as np
+import pytest
 
 from leanml.params import MLP, Fit, ModelSpec
 from leanml.train import evaluate, train_and_score
+
+pytestmark = pytest.mark.slow  # every test here trains a Keras model
 
 SPEC = ModelSpec(mlp=MLP(hidden_units=[32]))
 
