@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import keras
 
 from leanml.errors import LeanmlError
 from leanml.params import CNN, MLP, ModelSpec
+from leanml.registry import Registry
 
-Builder = Callable[..., keras.Model]
-BUILDERS: dict[str, Builder] = {}
-
-
-def register(kind: str) -> Callable[[Builder], Builder]:
-    def wrap(fn: Builder) -> Builder:
-        BUILDERS[kind] = fn
-        return fn
-
-    return wrap
+# `train.model.kind` -> its builder; a new architecture is one function plus one line here.
+BUILDERS = Registry(
+    "train.model.kind", {"mlp": "leanml.models:build_mlp", "cnn": "leanml.models:build_cnn"}
+)
 
 
-@register("mlp")
 def build_mlp(spec: MLP, input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
     """Flatten → Dense(units, activation) [→ Dropout] … → Dense(n_classes, softmax)."""
     # Every layer is named: Keras's automatic names count the layers built before in the process
@@ -38,7 +30,6 @@ def build_mlp(spec: MLP, input_shape: tuple[int, ...], n_classes: int) -> keras.
     return keras.Sequential(layers, name="mlp")
 
 
-@register("cnn")
 def build_cnn(spec: CNN, input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
     """LeNet-5 style: [Conv → MaxPool] per filter count, Flatten, Dense layers, softmax."""
     if len(input_shape) != 3:
@@ -73,9 +64,8 @@ def build_cnn(spec: CNN, input_shape: tuple[int, ...], n_classes: int) -> keras.
 
 def build(spec: ModelSpec, input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
     """Build the model named by `spec.kind` with its own sub-spec."""
-    if spec.kind not in BUILDERS:
-        raise LeanmlError(f"train.model.kind: must be one of {sorted(BUILDERS)}, got {spec.kind!r}")
-    return BUILDERS[spec.kind](getattr(spec, spec.kind), tuple(input_shape), n_classes)
+    builder = BUILDERS.get(spec.kind)  # an unknown kind: a LeanmlError naming the allowed ones
+    return builder(getattr(spec, spec.kind), tuple(input_shape), n_classes)
 
 
 def load(path, stage: str = "train") -> keras.Model:

@@ -1,4 +1,4 @@
-"""Every path the stages read and write, resolved once from `leanml/paths.yaml`."""
+"""Every path the stages read and write, and every family's members, from `leanml/paths.yaml`."""
 
 from __future__ import annotations
 
@@ -40,10 +40,21 @@ def item(group: SimpleNamespace, name: str) -> SimpleNamespace:
 
 
 @functools.cache
-def _tree() -> dict:
+def _document() -> dict:
     """paths.yaml, read once per process (the C YAML loader when built)."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return yaml.load(_PATHS_FILE.read_text(), Loader=loader)["paths"]
+    return yaml.load(_PATHS_FILE.read_text(), Loader=loader)
+
+
+def _tree() -> dict:
+    return _document()["paths"]
+
+
+def members(family: str) -> list[str]:
+    """The members of a family (`compress`, `search`, `nas`) in paths.yaml's order: the items
+    dvc.yaml runs (`foreach`), known without importing any of them."""
+    listed = _document()["members"][family]
+    return list(listed)  # a list, or a mapping of member -> its stage wiring (nas)
 
 
 def load(root: Path | None = None) -> SimpleNamespace:

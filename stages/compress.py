@@ -11,8 +11,8 @@ from leanml.io import write_csv, write_json, write_metrics
 
 def main() -> None:
     all_paths = paths.load()
-    # the methods dvc.yaml runs (`foreach` over paths.compress), known without importing them
-    methods = list(vars(all_paths.compress))
+    # the methods dvc.yaml runs (`foreach` over members.compress), known without importing them
+    methods = paths.members("compress")
     if len(sys.argv) != 2:
         raise LeanmlError(f"usage: python stages/compress.py <{'|'.join(methods)}>")
     name = sys.argv[1]
@@ -26,7 +26,8 @@ def main() -> None:
     from leanml.compress import run as sweep
 
     method = compress.get(name, cfg)  # configured from its own compress.<name> section
-    out, base = getattr(all_paths.compress, name), cfg.base
+    out, base = paths.item(all_paths.compress, name), cfg.base
+    models_dir = all_paths.compress.models / name
     section = {
         "base": base,
         "compress.fine_tune": cfg.compress.fine_tune,
@@ -38,9 +39,9 @@ def main() -> None:
     with tracking.stage_run(
         f"compress@{name}", base.tracking, section, {"seed": base.seed, "method": name}
     ) as run:
-        ref = sweep.reference(baseline, all_paths.train.model, splits, out.models)
+        ref = sweep.reference(baseline, all_paths.train.model, splits, models_dir)
         rows = []
-        for variant, row in sweep.run(method, baseline, ref, splits, out.models, base.measure):
+        for variant, row in sweep.run(method, baseline, ref, splits, models_dir, base.measure):
             rows.append(row)
             with run.child(variant.name, params=variant.setting, tags={"method": name}) as child:
                 child.log_metrics({k: row[k] for k in sweep.METRICS})

@@ -10,12 +10,11 @@ def main() -> None:
     params.load()  # reads no params, but a broken params.yaml stops every stage the same way
     all_paths = paths.load()
 
-    from leanml import compress
     from leanml.compress import run as sweep
 
     results, ref = {}, None
-    for name in compress.METHODS:
-        out = getattr(all_paths.compress, name)
+    for name in paths.members("compress"):
+        out = paths.item(all_paths.compress, name)
         if not out.results.is_file():
             continue
         results[name] = sweep.read_results(out.results)
@@ -23,8 +22,8 @@ def main() -> None:
         ref = {k.removeprefix("baseline."): v for k, v in metrics.items() if "baseline." in k}
     if ref is None:
         raise LeanmlError(
-            f"no compress results yet (no {all_paths.compress.prune.results.name} under "
-            f"{all_paths.compress.prune.results.parent.parent}/<method>/); run `dvc repro compress`"
+            f"no compress results yet (no {all_paths.compress.files.results} under "
+            f"{all_paths.compress.reports}/<method>/); run `dvc repro compress`"
         )
     report = all_paths.compress_report
     sweep.plot_all(results, ref, report.figure, "compression: test accuracy vs bytes")

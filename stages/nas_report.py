@@ -1,14 +1,13 @@
 """nas_report: overlay every NAS strategy's convergence curve on one figure."""
 
-from leanml import nas, params, paths, stage
+from leanml import params, paths, stage
 from leanml.report.convergence import convergence_report
 
 
 def main() -> None:
     params.load()  # reads no params, but a broken params.yaml stops every stage the same way
     group = paths.load().nas
-
-    found = convergence_report(group, nas.STRATEGIES, "NAS: best reward so far")
+    found = convergence_report(group, paths.members("nas"), "NAS: best reward so far")
     print(f"nas_report: {', '.join(found)} -> {group.figure}")
 
 

@@ -1,13 +1,13 @@
 """search_report: overlay every search algorithm's convergence curve on one figure."""
 
-from leanml import params, paths, search, stage
+from leanml import params, paths, stage
 from leanml.report.convergence import convergence_report
 
 
 def main() -> None:
     params.load()  # reads no params, but a broken params.yaml stops every stage the same way
     group = paths.load().search
-    found = convergence_report(group, search.ALGORITHMS, "search: best so far")
+    found = convergence_report(group, paths.members("search"), "search: best so far")
     print(f"search_report: {', '.join(found)} -> {group.figure}")
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from leanml.paths import members
 from tests.conftest import copy_project, project_env
 
 COPY = [
@@ -42,7 +43,7 @@ COMPRESS_TINY = {
     "lowrank": {"values": [0.5], "epochs": 1},
     "combined": {"sparsities": [0.8], "bits": [4], "epochs": 1},
 }
-COMPRESS = ["prune", "quantize", "lowrank", "combined"]
+COMPRESS = members("compress")
 
 # Two trained models per search algorithm, one epoch each.
 SEARCH_TINY = {
@@ -52,7 +53,7 @@ SEARCH_TINY = {
     "pso": {"particles": 2},
     "bayes": {"initial_points": 2, "acq_points": 100},
 }
-SEARCH = ["ga", "pso", "bayes", "random"]
+SEARCH = members("search")
 
 # Two children per NAS strategy; a meta-dataset of one architecture per source task.
 NAS_TINY = {
@@ -62,7 +63,7 @@ NAS_TINY = {
     "rl": {"children_per_update": 1},
     "meta": {"source_architectures": 1, "source_epochs": 1, "synthetic_tasks": 0, "warm_start": 1},
 }
-NAS = ["rl", "meta", "random"]
+NAS = members("nas")
 
 # The folders of DVC outputs that the determinism test compares.
 OUTPUTS = ("data", "models", "reports")
@@ -131,6 +132,8 @@ PRELOAD = [
             "nas nas.rl nas.meta nas.random nas.objective"
         ).split()
     ),
+    # the compress registry imports a method on first use: preload every member's module
+    *(f"leanml.compress.{name}" for name in COMPRESS),
 ]
 DRIVER = """
 import importlib, os, runpy, shlex, sys, time

@@ -447,10 +447,11 @@ def test_compress_and_evaluate_measure_a_file_the_same_way(tiny_splits, tmp_path
         "qat": {"bits": []},
     }
     method = compress.get("quantize", parse({"compress": {"quantize": quantize}}))
-    out = p.compress.quantize
+    out = paths.item(p.compress, "quantize")
+    models_dir = p.compress.models / "quantize"
     fast = Measure(**TINY_MEASURE)
-    ref = sweep.reference(baseline, baseline_file, tiny_splits, out.models)
-    rows = [row for _, row in sweep.run(method, baseline, ref, tiny_splits, out.models, fast)]
+    ref = sweep.reference(baseline, baseline_file, tiny_splits, models_dir)
+    rows = [row for _, row in sweep.run(method, baseline, ref, tiny_splits, models_dir, fast)]
     write_json(out.settings, sweep.settings(method, rows))
 
     found = discover(p.evaluate.models, p.evaluate.reports, ["compress"])

@@ -37,16 +37,16 @@ _REAL_CONNECT, _REAL_STAGE_RUN = tracking.connect, tracking.stage_run
 def _entry_points() -> list[tuple[str, list[str]]]:
     """(stage name, argv) of every stage in dvc.yaml, one per foreach item."""
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    declared = yaml.safe_load((ROOT / "leanml/paths.yaml").read_text())["paths"]
+    declared = yaml.safe_load((ROOT / "leanml/paths.yaml").read_text())
     out = []
     for name, stage in stages.items():
         if "foreach" not in stage:
             out.append((name, stage["cmd"].split()[1:]))
             continue
         items = stage["foreach"]
-        if isinstance(items, str):  # "${paths.compress}": a mapping in leanml/paths.yaml
+        if isinstance(items, str):  # "${members.compress}": a list in leanml/paths.yaml
             node = declared
-            for part in items.strip("${}").split(".")[1:]:
+            for part in items.strip("${}").split("."):
                 node = node[part]
             items = node
         for item in items:

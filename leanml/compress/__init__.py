@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+# Importing the package registers quantization-aware training's custom Keras layers, so a saved
+# model that still holds them loads in safe mode (leanml.evaluate imports the package for that).
+from leanml.compress import quantize as _custom_layers  # noqa: F401
 from leanml.compress.base import Method, Variant
-from leanml.compress.combined import Combined
-from leanml.compress.lowrank import Lowrank
-from leanml.compress.prune import Prune
-from leanml.compress.quantize import Quantize
 from leanml.errors import LeanmlError
 from leanml.params import Params
+from leanml.registry import Registry
 
-METHODS: dict[str, type[Method]] = {
-    Prune.name: Prune,
-    Quantize.name: Quantize,
-    Lowrank.name: Lowrank,
-    Combined.name: Combined,
-}
+METHODS = Registry(
+    "compress: method",
+    {
+        "prune": "leanml.compress.prune:Prune",
+        "quantize": "leanml.compress.quantize:Quantize",
+        "lowrank": "leanml.compress.lowrank:Lowrank",
+        "combined": "leanml.compress.combined:Combined",
+    },
+)
 
 
 def get(name: str, cfg: Params) -> Method:
@@ -24,7 +27,7 @@ def get(name: str, cfg: Params) -> Method:
         raise LeanmlError(
             f"compress: unknown method {name!r}; registered methods are {', '.join(METHODS)}"
         )
-    return METHODS[name](getattr(cfg.compress, name), cfg.compress.fine_tune, cfg.base.seed)
+    return METHODS.get(name)(getattr(cfg.compress, name), cfg.compress.fine_tune, cfg.base.seed)
 
 
 __all__ = ["METHODS", "Method", "Variant", "get"]
