@@ -1,10 +1,11 @@
-"""Compression methods, chosen by name: adding one is one file plus one line in `METHODS`."""
+"""Compression methods, chosen by name: adding one is one file plus one line in `METHODS`.
+
+Nothing here is imported to load a saved model: every saved candidate holds plain Keras layers
+(QAT is stripped first), so the registry stays lazy.
+"""
 
 from __future__ import annotations
 
-# Importing the package registers quantization-aware training's custom Keras layers, so a saved
-# model that still holds them loads in safe mode (leanml.evaluate imports the package for that).
-from leanml.compress import quantize as _custom_layers  # noqa: F401
 from leanml.compress.base import Method, Variant
 from leanml.errors import LeanmlError
 from leanml.params import Params
