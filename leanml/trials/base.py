@@ -69,8 +69,18 @@ class Algorithm(ABC):
     #: True if the algorithm can optimise (accuracy, size) as two objectives.
     multi_objective = False
 
-    def __init__(self, space: Any, cfg: Any, seed: int, budget: int, pareto: bool = False):
+    def __init__(
+        self,
+        space: Any,
+        cfg: Any,
+        seed: int,
+        budget: int,
+        pareto: bool = False,
+        initial: tuple[Config, ...] | list[Config] = (),
+    ):
         self.space, self.cfg, self.seed, self.budget, self.pareto = space, cfg, seed, budget, pareto
+        #: known-good configurations (e.g. the baseline's) to propose first, in this order
+        self.initial = [dict(c) for c in initial]
 
     @abstractmethod
     def ask(self) -> list[Config]:
