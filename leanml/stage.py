@@ -8,16 +8,31 @@ from collections.abc import Callable
 
 from leanml.errors import LeanmlError
 
+# The interrupt a signal asked for. Python drops an exception raised while it runs a finaliser
+# (`__del__`, a weakref callback: frequent under TensorFlow), so a KeyboardInterrupt can be lost;
+# the flag is not, and long loops check it at safe points (`raise_if_interrupted`).
+_interrupted: str | None = None
 
-def _sigterm_as_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+
+def _interrupt(signum, frame) -> None:
+    global _interrupted
+    _interrupted = f"signal {signum}"
+    raise KeyboardInterrupt(_interrupted)
+
+
+def raise_if_interrupted() -> None:
+    """Raise KeyboardInterrupt if Ctrl-C or SIGTERM arrived, even if its first raise was lost."""
+    if _interrupted is not None:
+        raise KeyboardInterrupt(_interrupted)
 
 
 def run(main: Callable[[], None], name: str) -> None:
     """Call `main`; map user errors to exit 2 and interrupts (Ctrl-C, SIGTERM) to exit 130."""
-    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         main()
+        raise_if_interrupted()  # a lost interrupt still ends the stage 130, not 0
     except LeanmlError as exc:
         print(f"{name}: error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -23,6 +23,7 @@ from typing import Any
 
 from leanml import deadline
 from leanml.report.pareto import non_dominated
+from leanml.stage import raise_if_interrupted
 from leanml.trials.base import Algorithm, Config, Trial, key
 from leanml.trials.checkpoint import Checkpoint
 from leanml.trials.execution import SerialExecutor, WorkerLost
@@ -168,6 +169,7 @@ def run(
                 best = max(best, trial.score)
                 bar.update(trial, best, how == "replay")
                 scores.append(score_of(trial))
+                raise_if_interrupted()  # between trials: never lose a Ctrl-C or SIGTERM
         except BaseException:
             executor.cancel()  # interrupted: stop the trials still running elsewhere
             raise

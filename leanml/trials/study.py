@@ -17,6 +17,7 @@ from typing import Any
 from leanml import measure, tracking
 from leanml.errors import LeanmlError
 from leanml.io import write_csv, write_json, write_metrics
+from leanml.stage import raise_if_interrupted
 from leanml.train import TrainResult
 from leanml.trials import execution as executors
 from leanml.trials import runner
@@ -126,6 +127,7 @@ def execute(
 
     # The best configuration retrained from its own seed: the same weights as in its trial.
     result = study.refit(best)
+    raise_if_interrupted()  # no outputs from a run that was asked to stop
     measure.save_model(result.model, out.model)
     measured = measure.measure(result.model, out.model, settings.sample, settings.measure)
 
