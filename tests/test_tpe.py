@@ -1,8 +1,8 @@
 """TPE through Optuna: what the contract suite in test_search.py does not cover.
 
 Same proposals in two processes (Optuna must not depend on hash order or the clock), a silent
-in-memory study (nothing on stderr, no file), the `initial` configurations asked first, and
-constant-liar batches.
+in-memory study (nothing on stderr, no file), the `initial` configurations asked first,
+constant-liar batches, and their resume after an interruption mid-batch.
 """
 
 import json
@@ -19,6 +19,7 @@ from leanml.params import TPE, Search
 from leanml.search.space import Space
 from leanml.trials import runner
 from leanml.trials.base import key
+from leanml.trials.checkpoint import Checkpoint
 from tests.objectives import synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,3 +118,37 @@ def test_batches_spend_the_exact_budget_and_constant_liar_spreads_them():
     assert keys(4, False)[4:] != liar[4:]
     # ...and one point per ask has no pending points, so it changes nothing
     assert keys(1, False) == keys(1, True)
+
+
+def test_a_batch_cut_by_an_interruption_resumes_to_the_same_trials(tmp_path):
+    cfg = Search(budget=15, tpe=TPE(n_startup_trials=3, batch=3))
+    full = _run(_tpe(cfg, 2), 15, 2)
+    trained = []
+
+    def dies_after_7(config, seed):  # two batches of 3, then one point into the third
+        if len(trained) == 7:
+            raise KeyboardInterrupt
+        trained.append(key(config))
+        return synthetic(config, seed)
+
+    path = tmp_path / "checkpoint.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(
+            _tpe(cfg, 2),
+            dies_after_7,
+            budget=15,
+            seed=2,
+            progress=False,
+            checkpoint=Checkpoint(path, "fp"),
+        )
+    again = []
+
+    def counting(config, seed):
+        again.append(key(config))
+        return synthetic(config, seed)
+
+    resumed = runner.run(
+        _tpe(cfg, 2), counting, budget=15, seed=2, progress=False, checkpoint=Checkpoint(path, "fp")
+    )
+    assert len(again) == 8 and not set(again) & set(trained)
+    assert [(key(t.config), t.score) for t in resumed] == [(key(t.config), t.score) for t in full]
