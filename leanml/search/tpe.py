@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from leanml.search.space import Dim
-from leanml.trials.base import Algorithm, Config
+from leanml.trials.base import Algorithm, Config, Score
 
 
 def _distribution(d: Dim) -> Any:
@@ -30,7 +30,7 @@ class TPESearch(Algorithm):
     Configurations in `initial` are enqueued, so they are the first trials TPE learns from.
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         import optuna
 
@@ -62,7 +62,7 @@ class TPESearch(Algorithm):
             for trial in self.pending
         ]
 
-    def tell(self, configs, scores) -> None:
+    def tell(self, configs: list[Config], scores: list[Score]) -> None:
         # failed trials arrive as the runner's worst score, so TPE learns to avoid them too
         for trial, score in zip(self.pending, scores, strict=True):
             self.study.tell(trial, float(score))
