@@ -52,6 +52,7 @@ SEARCH_TINY = {
     "ga": {"population": 2},
     "pso": {"particles": 2},
     "bayes": {"initial_points": 2, "acq_points": 100},
+    "tpe": {"n_startup_trials": 2},
 }
 SEARCH = members("search")
 
@@ -122,13 +123,14 @@ PRELOAD = [
     "sklearn.gaussian_process",
     "sklearn.ensemble",
     "skopt",
+    "optuna",
     "deap.base",
     "pyswarms",
     *(
         f"leanml.{name}"
         for name in (
             "stage tracking train models report measure data compress evaluate report.evaluate "
-            "report.leaderboard search search.ga search.pso search.bayes search.random trials trials.study trials.runner "
+            "report.leaderboard search search.ga search.pso search.bayes search.random search.tpe trials trials.study trials.runner "
             "nas nas.rl nas.meta nas.random nas.objective"
         ).split()
     ),

@@ -12,7 +12,7 @@ import pytest
 
 from leanml import deadline, nas, search
 from leanml.nas.space import ArchSpace
-from leanml.params import GA, PSO, RL, Bayes, Fit, ModelSpec, Nas, Search
+from leanml.params import GA, PSO, RL, TPE, Bayes, Fit, ModelSpec, Nas, Search
 from leanml.search.objective import keras_objective
 from leanml.search.space import Space
 from leanml.trials import execution, runner
@@ -31,9 +31,12 @@ def two_workers():
 
 
 def _cfg(budget=10, **update):
-    # bayes.batch 2: two constant-liar points per ask, so Bayesian optimisation has a batch too
+    # bayes.batch and tpe.batch 2: two constant-liar points per ask, so both have a batch too
     bayes = Bayes(estimator="ET", initial_points=2, acq_points=100, batch=2)
-    return Search(budget=budget, bayes=bayes, ga=GA(population=2), pso=PSO(particles=2), **update)
+    tpe = TPE(n_startup_trials=2, batch=2)
+    return Search(
+        budget=budget, bayes=bayes, tpe=tpe, ga=GA(population=2), pso=PSO(particles=2), **update
+    )
 
 
 def _search(name, objective=synthetic, executor=None, budget=10, seed=3):

@@ -381,10 +381,16 @@ BAD_PARAMS = [
         "search.random.log_uniform",
         "must be true (sample log dimensions log-uniformly) or false, got 'yes'",
     ),
+    bad({"search.tpe.batch": 0}, "search.tpe.batch", "must be an integer ≥ 1 (points per ask"),
+    bad(
+        {"search.tpe.multivariate": "yes"},
+        "search.tpe.multivariate",
+        "must be true (joint Parzen estimator) or false (per dimension), got 'yes'",
+    ),
     bad(
         {"search.cmaes.sigma": 0.5},
         "search.cmaes",
-        "unknown key in search; allowed keys are budget, objective, fit, space, ga, pso, bayes, random",
+        "unknown key in search; allowed keys are budget, objective, fit, space, ga, pso, bayes, random, tpe",
     ),
     # --- nas -----------------------------------------------------------------------------------
     bad({"nas.budget": 0}, "nas.budget", "must be an integer ≥ 1, got 0"),
@@ -786,7 +792,7 @@ def test_unreadable_params_file_through_every_stage(in_project, content, fragmen
 def test_table_size():
     """The fuzz table is as big as RELIABILITY.md says (update both together)."""
     assert len(BAD_PARAMS) >= 50
-    assert len(ENTRY_POINTS) == 18  # prepare, train, compress@×4, compress_report, search@×4,
+    assert len(ENTRY_POINTS) == 19  # prepare, train, compress@×4, compress_report, search@×5,
     # search_report, nas_metadata, nas@×3, nas_report, evaluate
 
 
@@ -795,9 +801,12 @@ def test_table_size():
     [
         (
             ["stages/search.py", "nope"],
-            "search: algorithm: must be one of ga, pso, bayes, random, got 'nope'",
+            "search: algorithm: must be one of ga, pso, bayes, random, tpe, got 'nope'",
         ),
-        (["stages/search.py"], "search: algorithm: must be one of ga, pso, bayes, random, got ''"),
+        (
+            ["stages/search.py"],
+            "search: algorithm: must be one of ga, pso, bayes, random, tpe, got ''",
+        ),
         (["stages/nas.py", "nope"], "nas: strategy: must be one of rl, meta, random, got 'nope'"),
         (["stages/nas.py"], "nas: strategy: must be one of rl, meta, random, got ''"),
         (

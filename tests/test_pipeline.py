@@ -129,7 +129,7 @@ def test_compress_stages(project):
 
 def test_search_stages(project):
     """Every search@<algo> ran within its budget, wrote its tables and model, logged its trials
-    as nested runs; the overlay figure covers all four; same params give the same trials."""
+    as nested runs; the overlay figure covers them all; same params give the same trials."""
     import csv
 
     _sh(project, "dvc", "repro", "search_report")
@@ -176,7 +176,7 @@ def test_evaluate_stage(project):
     reports = project / "reports/evaluate"
     rows = list(csv.DictReader((reports / "leaderboard.csv").open()))
     by = {r["name"]: r for r in rows}
-    assert "train" in by and {f"search/{a}" for a in ("ga", "pso", "bayes", "random")} <= set(by)
+    assert "train" in by and {f"search/{a}" for a in SEARCH} <= set(by)
     assert {f"nas/{strategy}" for strategy in ("rl", "meta", "random")} <= set(by)
     n_test = json.loads((project / "reports/prepare/metrics.json").read_text())["n_test"]
     for method in COMPRESS:

@@ -103,13 +103,13 @@ def test_a_member_added_in_one_place_only_is_caught(tmp_path):
     subprocess.run([str(dvc), "init", "-q"], cwd=tmp_path, check=True)
     text = (tmp_path / "leanml/paths.yaml").read_text()
     edited = text.replace(
-        "search: [ga, pso, bayes, random]", "search: [ga, pso, bayes, random, cmaes]"
+        "search: [ga, pso, bayes, random, tpe]", "search: [ga, pso, bayes, random, tpe, cmaes]"
     )
     assert edited != text
     (tmp_path / "leanml/paths.yaml").write_text(edited)
 
     found = "\n".join(disagreements(tmp_path))
-    assert "search: registry ['ga', 'pso', 'bayes', 'random'] != paths.yaml members" in found
+    assert "search: registry ['ga', 'pso', 'bayes', 'random', 'tpe'] != paths.yaml members" in found
     assert "search: member cmaes has no params section" in found
     assert "search_report: deps" in found and "reports/search/cmaes/convergence.csv" in found
     assert "plots search_convergence" in found

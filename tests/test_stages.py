@@ -79,7 +79,7 @@ def test_train_without_prepare_names_the_missing_stage(project):
         (
             "search",
             "cmaes",
-            "search: algorithm: must be one of ga, pso, bayes, random, got 'cmaes'",
+            "search: algorithm: must be one of ga, pso, bayes, random, tpe, got 'cmaes'",
         ),
         ("nas", "enas", "nas: strategy: must be one of rl, meta, random, got 'enas'"),
     ],

@@ -170,6 +170,23 @@ class Bayes(Section):
     )
 
 
+class TPE(Section):
+    n_startup_trials: int = Int(4, ge=1)
+    n_ei_candidates: int = Int(24, ge=1)
+    multivariate: bool = Field(
+        True, strict=True, description="true (joint Parzen estimator) or false (per dimension)"
+    )
+    constant_liar: bool = Field(
+        True, strict=True, description="true (pending trials count as bad ones) or false"
+    )
+    batch: int = Field(
+        1,
+        strict=True,
+        ge=1,
+        description="an integer ≥ 1 (points per ask; > 1 with constant_liar, for parallel workers)",
+    )
+
+
 class RandomSearch(Section):
     log_uniform: bool = Field(
         True, strict=True, description="true (sample log dimensions log-uniformly) or false"
@@ -189,6 +206,7 @@ class Search(Section):
     pso: PSO = PSO()
     bayes: Bayes = Bayes()
     random: RandomSearch = RandomSearch()
+    tpe: TPE = TPE()
 
     @model_validator(mode="after")
     def _space_fits_the_model(self) -> Search:

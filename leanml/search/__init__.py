@@ -14,6 +14,7 @@ ALGORITHMS = Registry(
         "pso": "leanml.search.pso:PSOSearch",
         "bayes": "leanml.search.bayes:BayesSearch",
         "random": "leanml.search.random:RandomSearch",
+        "tpe": "leanml.search.tpe:TPESearch",
     },
 )
 
