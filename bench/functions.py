@@ -16,6 +16,7 @@ import argparse
 import math
 import multiprocessing
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -318,15 +319,19 @@ def main() -> None:
         for seed in range(args.seeds)
     ]
     start = time.perf_counter()
-    if args.jobs > 1:
-        with multiprocessing.Pool(args.jobs, initializer=_one_blas_thread) as pool:
-            done = pool.map(_task, jobs, chunksize=1)
-    else:
-        done = [_task(job) for job in jobs]
-    total = time.perf_counter() - start
+    pool = multiprocessing.Pool(args.jobs, _one_blas_thread) if args.jobs > 1 else None
+    runs = pool.imap(_task, jobs) if pool else map(_task, jobs)  # in job order either way
     results: dict[tuple[str, str], list[dict]] = {}
-    for (fname, name, *_), run in zip(jobs, done, strict=True):
+    done = []
+    for (fname, name, seed, *_), run in zip(jobs, runs, strict=True):
         results.setdefault((fname, name), []).append(run)
+        done.append(run)
+        if seed == args.seeds - 1:
+            mean = statistics.mean(r["regret"] for r in results[(fname, name)])
+            print(f"{fname} {name}: mean regret {mean:.4g}", file=sys.stderr, flush=True)
+    if pool:
+        pool.close()
+    total = time.perf_counter() - start
     table = markdown(summarise(results), args.budget, args.seeds)
     cpu = sum(r["seconds"] for r in done)
     table += (
