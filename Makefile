@@ -53,7 +53,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/foundation.py
 
 # The search algorithms alone on Branin, Hartmann-6, Ackley-5 and a mixed function (no Keras, no
-# data): simple regret over 40 evaluations × 20 seeds; table in bench/out/functions.md.
+# data): simple regret over 40 evaluations × 20 seeds; table in bench/out/functions.md. BO's GP
+# refits take nearly all of its time (23 min on the shared 2-core machine; GA/PSO/random: seconds).
 bench-functions: $(STAMP)
 	$(BIN)/python bench/functions.py --budget 40 --seeds 20 --jobs 2
 
