@@ -7,7 +7,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export TF_CPP_MIN_LOG_LEVEL := 2
 export TF_ENABLE_ONEDNN_OPTS := 0
 
-.PHONY: install run test test-fast lint ui server bench bench-search bench-nas bench-compress bench-scale clean study
+.PHONY: install run test test-fast lint ui server bench bench-functions bench-search bench-nas bench-compress bench-scale clean study
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,12 @@ study: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/foundation.py
+
+# The search algorithms alone on Branin, Hartmann-6, Ackley-5 and a mixed function (no Keras, no
+# data): simple regret over 40 evaluations × 20 seeds; table in bench/out/functions.md. BO's GP
+# refits take nearly all of its time (23 min on the shared 2-core machine; GA/PSO/random: seconds).
+bench-functions: $(STAMP)
+	$(BIN)/python bench/functions.py --budget 40 --seeds 20 --jobs 2
 
 # The slower family benchmarks (figures in bench/README.md); they need `dvc repro prepare` (and
 # `train` for compress) first.
