@@ -41,10 +41,10 @@ class Dim:
             span = int(self.high) - int(self.low) + 1
             return int(self.low) + min(int(u * span), span - 1)
         if self.log:
-            return float(
-                math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
-            )
-        return float(self.low + u * (self.high - self.low))
+            value = math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
+            # exp(log(b)) can round past b (1e-1 -> 0.10000000000000006): clamp to the bounds
+            return float(min(max(value, self.low), self.high))
+        return float(min(max(self.low + u * (self.high - self.low), self.low), self.high))
 
     def to_unit(self, value: Any) -> float:
         """Centre of the value's bin (ints, categoricals) or its exact position (reals)."""
