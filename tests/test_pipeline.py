@@ -144,8 +144,10 @@ def test_search_stages(project):
         best = json.loads((reports / "best.json").read_text())
         assert metrics["evaluations"] == 3
         assert metrics["best_score"] == max(float(t["score"]) for t in trials)
-        # the retrained best model reproduces its trial's val accuracy exactly
+        # the refit (final_fit equals the trials' fit here) reproduces its trial exactly
         assert metrics["best_val_accuracy"] == best["val_accuracy"] == best["score"]
+        assert metrics["trial_val_accuracy"] == best["trial_val_accuracy"] == best["score"]
+        assert metrics["refit_epochs_run"] == 1
         model = project / "models/search" / algo / "best.keras"
         assert metrics["best_file_bytes"] == model.stat().st_size
         curve = list(csv.DictReader((reports / "convergence.csv").open()))
@@ -242,7 +244,7 @@ def test_nas_stages(project):
         metrics = json.loads((reports / "metrics.json").read_text())
         best = json.loads((reports / "best.json").read_text())
         assert metrics["evaluations"] == 2 and best["architecture"]
-        assert metrics["best_val_accuracy"] == best["val_accuracy"]
+        assert metrics["best_val_accuracy"] == best["val_accuracy"] == best["trial_val_accuracy"]
         assert (project / "models/nas" / strategy / "best.keras").stat().st_size > 0
         stage = next(r for r in runs if r.info.run_name == f"nas@{strategy}")
         children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == stage.info.run_id]
