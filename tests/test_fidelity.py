@@ -161,7 +161,7 @@ def test_refit_uses_the_final_fit_and_reproduces_bytes(tiny_splits, tmp_path):
     from leanml import measure
     from leanml.search.objective import search_study
 
-    cfg = Search(budget=1, fit=Fit(epochs=1, early_stopping_patience=0))
+    cfg = Search(budget=5, fit=Fit(epochs=1, early_stopping_patience=0))
     space = Space.from_params(cfg.space)
     final = Fit(epochs=4, early_stopping_patience=0)
     study = search_study(space, tiny_splits, ModelSpec(), cfg, "random", "fp", final)
