@@ -62,7 +62,8 @@ SEARCH = members("search")
 NAS_TINY = {
     "budget": 2,
     "fit": {"epochs": 1, "early_stopping_patience": 0},
-    "final_fit": {"epochs": 1, "early_stopping_patience": 0},
+    # as nas.fit (learning rate 0.003 in params.yaml): the refit reproduces its child
+    "final_fit": {"epochs": 1, "early_stopping_patience": 0, "learning_rate": 0.003},
     "space": {"max_layers": 2},
     "rl": {"children_per_update": 1},
     "meta": {"source_architectures": 1, "source_epochs": 1, "synthetic_tasks": 0, "warm_start": 1},
