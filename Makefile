@@ -7,7 +7,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export TF_CPP_MIN_LOG_LEVEL := 2
 export TF_ENABLE_ONEDNN_OPTS := 0
 
-.PHONY: install run test test-fast lint ui server bench bench-functions bench-search bench-nas bench-compress bench-scale clean study
+.PHONY: install run test test-fast lint ui server bench bench-functions bench-space bench-search bench-nas bench-compress bench-scale clean study
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ bench-functions: $(STAMP)
 
 # The slower family benchmarks (figures in bench/README.md); they need `dvc repro prepare` (and
 # `train` for compress) first.
+# Share of random configurations of the default space near chance at the search fidelity (~3 min).
+bench-space: $(STAMP)
+	$(BIN)/python bench/space_health.py --n 40
+
 bench-search: $(STAMP)
 	$(BIN)/python bench/search.py --budget 30 --seeds 3 --epochs 4
 

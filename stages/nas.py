@@ -43,9 +43,11 @@ def main() -> None:
             rows, models = load_metadataset(meta_file)
             extra = {"rows": rows, "target": meta_features(splits), "models": models}
             inputs = [meta_file]
-        algorithm = nas.create(strategy, space, ncfg, base.seed, **extra)
+        initial = [space.baseline(cfg.train.model)] if ncfg.include_baseline else []
+        algorithm = nas.create(strategy, space, ncfg, base.seed, initial, **extra)
         fp = fingerprint(used, card["sha256"], *inputs)
-        study = nas_study(space, splits, ncfg, algorithm, strategy, fp)
+        final_fit = ncfg.final_fit or cfg.train.fit_settings()
+        study = nas_study(space, splits, ncfg, algorithm, strategy, fp, final_fit)
         settings = Settings(
             label, ncfg.budget, base.seed, base.measure, splits.val.x[:64], cfg.execution
         )

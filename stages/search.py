@@ -12,7 +12,7 @@ def main() -> None:
     card = read_json(all_paths.prepare.card)
 
     from leanml.search.objective import search_study  # TensorFlow: seconds
-    from leanml.search.space import Space
+    from leanml.search.space import Space, baseline
     from leanml.trials.fingerprint import fingerprint
     from leanml.trials.study import Settings, execute
 
@@ -23,13 +23,14 @@ def main() -> None:
     with tracking.stage_run(label, base.tracking, used, tags) as run:
         run.set_tags({"dataset": card["dataset"], "dataset.sha256": card["sha256"]})
         space = Space.from_params(scfg.space)
-        study = search_study(
-            space, splits, cfg.train.model, scfg, algo, fingerprint(used, card["sha256"])
-        )
+        final_fit = scfg.final_fit or cfg.train.fit_settings()
+        fp = fingerprint(used, card["sha256"])
+        study = search_study(space, splits, cfg.train.model, scfg, algo, fp, final_fit)
         settings = Settings(
             label, scfg.budget, base.seed, base.measure, splits.val.x[:64], cfg.execution
         )
-        algorithm = search.create(algo, space, scfg, base.seed, scfg.budget)
+        initial = [baseline(cfg.train, space)] if scfg.include_baseline else []
+        algorithm = search.create(algo, space, scfg, base.seed, scfg.budget, initial)
         execute(study, algorithm, run, paths.item(all_paths.search, algo), settings)
 
 

@@ -49,6 +49,9 @@ COMPRESS = members("compress")
 SEARCH_TINY = {
     "budget": 3,
     "fit": {"epochs": 1, "early_stopping_patience": 0},
+    # the refit at the trials' own tiny fidelity: the pipeline test stays fast, and the refit
+    # must then reproduce its trial exactly
+    "final_fit": {"epochs": 1, "early_stopping_patience": 0},
     "ga": {"population": 2},
     "pso": {"particles": 2},
     "bayes": {"initial_points": 2, "acq_points": 100},
@@ -60,6 +63,8 @@ SEARCH = members("search")
 NAS_TINY = {
     "budget": 2,
     "fit": {"epochs": 1, "early_stopping_patience": 0},
+    # as nas.fit (learning rate 0.003 in params.yaml): the refit reproduces its child
+    "final_fit": {"epochs": 1, "early_stopping_patience": 0, "learning_rate": 0.003},
     "space": {"max_layers": 2},
     "rl": {"children_per_update": 1},
     "meta": {"source_architectures": 1, "source_epochs": 1, "synthetic_tasks": 0, "warm_start": 1},
@@ -94,7 +99,7 @@ def make_project(root: Path) -> Path:
     cfg["compress"].update(COMPRESS_TINY)
     for family, tiny in (("nas", NAS_TINY), ("search", SEARCH_TINY)):
         for section, values in tiny.items():
-            if isinstance(values, dict):
+            if isinstance(values, dict) and isinstance(cfg[family].get(section), dict):
                 cfg[family][section].update(values)
             else:
                 cfg[family][section] = values

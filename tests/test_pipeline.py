@@ -61,7 +61,8 @@ def test_repro_then_exp_run(project, e2e_pipeline):
     artifacts = {a.path for a in client.list_artifacts(train.info.run_id)}
     assert {"metrics.json", "history.csv", "history.png", "card.json"} <= artifacts
 
-    # A params change reruns train only, as a named DVC experiment with its own parent run.
+    # A params change reruns train and what reads it (not prepare), as a named DVC experiment
+    # with its own parent run. (search/nas read train's fit too: the baseline trial, the refit.)
     _sh(project, "git", "add", "-A")
     _sh(project, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "base")
     out = _sh(project, "dvc", "exp", "run", "-n", "three-epochs", "-S", "train.epochs=3")
@@ -140,12 +141,23 @@ def test_search_stages(project):
         trained = [t for t in trials if t["from_cache"] == "False"]
         assert len(trained) == 3
         assert all(8 <= int(t["hidden_units"]) <= 256 for t in trials)
+        # the baseline (train: one hidden layer of 32, adam 1e-3, batch 32) is the first trial
+        first = {k: trials[0][k] for k in ("hidden_units", "n_layers", "optimizer", "batch_size")}
+        assert first == {
+            "hidden_units": "32",
+            "n_layers": "1",
+            "optimizer": "adam",
+            "batch_size": "32",
+        }
+        assert float(trials[0]["learning_rate"]) == 0.001
         metrics = json.loads((reports / "metrics.json").read_text())
         best = json.loads((reports / "best.json").read_text())
         assert metrics["evaluations"] == 3
         assert metrics["best_score"] == max(float(t["score"]) for t in trials)
-        # the retrained best model reproduces its trial's val accuracy exactly
+        # the refit (final_fit equals the trials' fit here) reproduces its trial exactly
         assert metrics["best_val_accuracy"] == best["val_accuracy"] == best["score"]
+        assert metrics["trial_val_accuracy"] == best["trial_val_accuracy"] == best["score"]
+        assert metrics["refit_epochs_run"] == 1
         model = project / "models/search" / algo / "best.keras"
         assert metrics["best_file_bytes"] == model.stat().st_size
         curve = list(csv.DictReader((reports / "convergence.csv").open()))
@@ -239,10 +251,16 @@ def test_nas_stages(project):
         reports = project / "reports/nas" / strategy
         trials = list(csv.DictReader((reports / "trials.csv").open()))
         assert len([t for t in trials if t["from_cache"] == "False"]) == 2
+        # the baseline architecture (one dense layer of 32 units) is the first child
+        assert (trials[0]["layers"], trials[0]["l0.kind"], trials[0]["l0.width"]) == (
+            "1",
+            "dense",
+            "32",
+        )
         metrics = json.loads((reports / "metrics.json").read_text())
         best = json.loads((reports / "best.json").read_text())
         assert metrics["evaluations"] == 2 and best["architecture"]
-        assert metrics["best_val_accuracy"] == best["val_accuracy"]
+        assert metrics["best_val_accuracy"] == best["val_accuracy"] == best["trial_val_accuracy"]
         assert (project / "models/nas" / strategy / "best.keras").stat().st_size > 0
         stage = next(r for r in runs if r.info.run_name == f"nas@{strategy}")
         children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == stage.info.run_id]

@@ -19,8 +19,16 @@ from tests.conftest import ROOT
 # family -> (its registry's module and attribute, the params keys every member shares)
 FAMILIES = {
     "compress": ("leanml.compress", "METHODS", {"fine_tune"}),
-    "search": ("leanml.search", "ALGORITHMS", {"budget", "objective", "fit", "space"}),
-    "nas": ("leanml.nas", "STRATEGIES", {"budget", "fit", "space", "reward"}),
+    "search": (
+        "leanml.search",
+        "ALGORITHMS",
+        {"budget", "objective", "fit", "final_fit", "include_baseline", "space"},
+    ),
+    "nas": (
+        "leanml.nas",
+        "STRATEGIES",
+        {"budget", "fit", "final_fit", "include_baseline", "space", "reward"},
+    ),
 }
 # the report stage of each family and the per-member file it depends on and overlays
 REPORTS = {

@@ -181,6 +181,8 @@ class MetaNAS(Algorithm):
             if k not in seen and len(self.warm) < cfg.warm_start:
                 seen.add(k)
                 self.warm.append((arch, r.task))
+        # the baseline (no source task: not transferred) first, then the meta warm starts
+        self.warm = [(dict(arch), "baseline") for arch in self.take_initial()] + self.warm
         self.transfer_from: dict[str, str] = {}
         self.proposed: set[str] = set()
         self.observed: list[tuple[Arch, float]] = []

@@ -73,13 +73,24 @@ def reward(cfg: Reward) -> Callable[[Trial], float]:
 
 
 def nas_study(
-    space: ArchSpace, data: Splits, cfg: Nas, algorithm: Any, strategy: str, fingerprint: str
+    space: ArchSpace,
+    data: Splits,
+    cfg: Nas,
+    algorithm: Any,
+    strategy: str,
+    fingerprint: str,
+    final_fit: Fit | None = None,
 ) -> Study:
-    """What `nas@<strategy>` searches: children trained on `data`, scored by `nas.reward`."""
+    """What `nas@<strategy>` searches: children trained on `data`, scored by `nas.reward`.
+
+    The winner is refit with `final_fit` (`nas.final_fit`, or the train stage's fit; None:
+    `nas.fit`) from its trial's seed and the same initial weights (transfer) as its trial.
+    """
     init_source = getattr(algorithm, "init_source", lambda arch: None)
+    refit_fit = final_fit or cfg.fit
 
     def refit(best: Trial) -> TrainResult:
-        return train_child(space, best.config, data, cfg.fit, best.seed, init_source(best.config))
+        return train_child(space, best.config, data, refit_fit, best.seed, init_source(best.config))
 
     return Study(
         objective=nas_objective(space, data, cfg.fit),
@@ -88,6 +99,8 @@ def nas_study(
         describe_best=lambda best: {
             "strategy": strategy,
             "architecture": space.describe(best.config),
+            "fit": refit_fit.model_dump(),
+            "trial_fit": cfg.fit.model_dump(),
         },
         names=space.names,
         fingerprint=fingerprint,

@@ -16,7 +16,9 @@ class RandomNAS(Algorithm):
 
     def ask(self) -> list[Arch]:
         # `budget` samples per ask, for parallel workers; the sequence does not depend on it
-        return [self.space.sample(self.rng) for _ in range(self.budget)]
+        first = self.take_initial()  # the baseline architecture, if given
+        n = max(self.budget - len(first), 1)
+        return first + [self.space.sample(self.rng) for _ in range(n)]
 
     def tell(self, configs, scores) -> None:
         pass

@@ -112,9 +112,10 @@ class RLNAS(Algorithm):
         self.log: list[dict] = []
 
     def ask(self) -> list[Arch]:
-        self.pending = [
-            self.policy.sample(self.rng) for _ in range(self.cfg.rl.children_per_update)
-        ]
+        n = self.cfg.rl.children_per_update
+        # the baseline heads the first batch; REINFORCE learns from it like from a sample
+        first = [self.space.encode(arch) for arch in self.take_initial(n)]
+        self.pending = first + [self.policy.sample(self.rng) for _ in range(n - len(first))]
         return [self.space.decode(choices) for choices in self.pending]
 
     def tell(self, configs, scores) -> None:

@@ -19,9 +19,20 @@ import keras
 import numpy as np
 
 from leanml.errors import LeanmlError
-from leanml.params import NasSpace
+from leanml.params import ModelSpec, NasSpace
 
 Arch = dict[str, object]
+
+
+def _nearest(choices: tuple, value: object) -> object:
+    """`value` if a choice (same type), else the numerically nearest choice, else the first."""
+    if any(c == value and type(c) is type(value) for c in choices):
+        return value
+    numbers = [c for c in choices if isinstance(c, int | float) and not isinstance(c, bool)]
+    if isinstance(value, int | float) and not isinstance(value, bool) and numbers:
+        return min(numbers, key=lambda c: abs(c - value))
+    return choices[0]
+
 
 FIELDS = ("kind", "width", "kernel", "activation", "dropout", "batch_norm", "skip")
 
@@ -90,6 +101,42 @@ class ArchSpace:
             if out[p + "kind"] == "dense":
                 out[p + "kernel"] = self._choices(p + "kernel")[0]
         return out
+
+    def project(self, layers: list[dict]) -> Arch:
+        """The architecture nearest to `layers` (dicts of FIELDS; a missing field takes its
+        first choice): the first `max_layers` layers are kept, a kind the space lacks becomes
+        dense, widths and other numbers take the nearest choice (widths among the layer kind's
+        own list), any other value not among the choices takes the first choice."""
+        arch: Arch = {"layers": min(max(len(layers), 1), self.cfg.max_layers)}
+        for i in range(self.cfg.max_layers):
+            layer = layers[i] if i < len(layers) else {}
+            for f in FIELDS:
+                name = f"l{i}.{f}"
+                choices = self._choices(name)
+                value = layer.get(f, choices[0])
+                if f == "kind" and value not in choices:
+                    value = "dense" if "dense" in choices else choices[0]
+                arch[name] = value if f == "width" else _nearest(choices, value)
+        return self.canonical(arch)
+
+    def baseline(self, model: ModelSpec) -> Arch:
+        """The train stage's model (`train.model`) projected into the space (see `project`):
+        an MLP's hidden layers as dense layers; a CNN's conv layers then its dense head."""
+        if model.kind == "mlp":
+            m = model.mlp
+            layers = [
+                {"kind": "dense", "width": w, "activation": m.activation, "dropout": m.dropout}
+                for w in m.hidden_units
+            ]
+        else:
+            c = model.cnn
+            common = {"activation": c.activation, "dropout": c.dropout}
+            layers = [
+                {"kind": "conv", "width": f, "kernel": c.kernel_size, **common} for f in c.filters
+            ]
+            layers += [{"kind": "dense", "width": w, **common} for w in c.dense_units]
+        defaults = {"batch_norm": False, "skip": False}
+        return self.project([{**defaults, **layer} for layer in layers])
 
     def _choices(self, name: str) -> tuple:
         return self.decisions[self.names.index(name)].choices

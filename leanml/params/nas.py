@@ -90,6 +90,12 @@ class Nas(Section):
 
     budget: int = Int(10, ge=1)
     fit: Fit = Fit(epochs=6, early_stopping_patience=2)
+    final_fit: Fit | None = Field(
+        None, description="null (the train stage's fit settings) or fit settings for the refit"
+    )
+    include_baseline: bool = Field(
+        True, strict=True, description="true (the train stage's model is the first child) or false"
+    )
     space: NasSpace = NasSpace()
     reward: Reward = Reward()
     rl: RL = RL()

@@ -99,7 +99,7 @@ def _default_space() -> dict[str, Dimension]:
     return {
         "hidden_units": Dimension(type="int", low=8, high=256),
         "n_layers": Dimension(type="int", low=1, high=3),
-        "learning_rate": Dimension(type="real", low=1e-4, high=3e-2, log=True),
+        "learning_rate": Dimension(type="real", low=3e-4, high=3e-2, log=True),
         "dropout": Dimension(type="real", low=0.0, high=0.5),
         "batch_size": Dimension(type="categorical", choices=[16, 32, 64, 128]),
         "activation": Dimension(type="categorical", choices=["relu", "tanh", "elu"]),
@@ -199,6 +199,12 @@ class Search(Section):
     budget: int = Int(10, ge=1)
     objective: Objective = Objective()
     fit: Fit = Fit(epochs=8, early_stopping_patience=2)
+    final_fit: Fit | None = Field(
+        None, description="null (the train stage's fit settings) or fit settings for the refit"
+    )
+    include_baseline: bool = Field(
+        True, strict=True, description="true (the train stage's config is the first trial) or false"
+    )
     space: dict[str, Dimension] = Field(
         default_factory=_default_space, description="a mapping of dimension name → dimension"
     )

@@ -51,3 +51,7 @@ class Train(Fit):
     """The baseline: a model spec plus the fit settings (flat, so `-S train.epochs=3` works)."""
 
     model: ModelSpec = ModelSpec()
+
+    def fit_settings(self) -> Fit:
+        """The baseline's fit settings alone (what `final_fit: null` refits with)."""
+        return Fit.model_validate(self.model_dump(include=set(Fit.model_fields)))

@@ -19,23 +19,32 @@ ALGORITHMS = Registry(
 )
 
 
-def create(name: str, space: Any, cfg: Any, seed: int, budget: int) -> Any:
-    """Instantiate algorithm `name` with the `search` params section."""
+def create(
+    name: str, space: Any, cfg: Any, seed: int, budget: int, initial: tuple | list = ()
+) -> Any:
+    """Instantiate algorithm `name` with the `search` params section.
+
+    `initial`: configurations every algorithm proposes first (the baseline, when
+    `search.include_baseline`), see `trials.base.Algorithm`.
+    """
     cls = ALGORITHMS.get(name)
     pareto = cfg.objective.kind == "pareto" and cls.multi_objective
-    return cls(space, cfg, seed, budget, pareto=pareto)
+    return cls(space, cfg, seed, budget, pareto=pareto, initial=initial)
 
 
 def used_params(cfg: Any, name: str) -> dict[str, Any]:
     """The params `search@<name>` reads: logged with its run and fingerprinted for resume."""
     scfg = cfg.search
+    keys = {"budget", "objective", "fit", "final_fit", "include_baseline", "space"}
+    # the train stage's model always (trials apply configs to it); its fit settings when the
+    # refit uses them (final_fit null) or the baseline trial reads them (include_baseline)
+    train = {"model": cfg.train.model}
+    if scfg.final_fit is None or scfg.include_baseline:
+        train.update(cfg.train.fit_settings().model_dump())
     return {
         "base": cfg.base.model_dump(),
-        "search": {
-            **scfg.model_dump(include={"budget", "objective", "fit", "space"}),
-            name: getattr(scfg, name),
-        },
-        "train": {"model": cfg.train.model},
+        "search": {**scfg.model_dump(include=keys), name: getattr(scfg, name)},
+        "train": train,
         # where trials run does not change results (not in the fingerprint); a time limit does
         "execution": {"trial_timeout": cfg.execution.trial_timeout},
     }

@@ -23,7 +23,11 @@ def _native(d: Dim, value) -> object:
 
 
 class BayesSearch(Algorithm):
-    """skopt `Optimizer`: `initial_points` random points, then the surrogate's acquisition."""
+    """skopt `Optimizer`: `initial_points` random points, then the surrogate's acquisition.
+
+    `initial` configs (the baseline) are asked first in place of skopt's first random points:
+    told like any point, they count among the `initial_points`.
+    """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -43,6 +47,9 @@ class BayesSearch(Algorithm):
 
     def ask(self) -> list[Config]:
         n = self.cfg.bayes.batch
+        first = self.take_initial(n)  # the baseline: told like any point, one of the initial
+        if first:
+            return first
         # a batch for parallel workers: constant liar (each pending point scored as the best
         # seen so far while the next is chosen), skopt's ask(n_points=...)
         points = self.opt.ask(n_points=n, strategy="cl_min") if n > 1 else [self.opt.ask()]

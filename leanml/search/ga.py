@@ -82,7 +82,13 @@ class GASearch(Algorithm):
             return []
         with self._own_rng():
             if not self.population and not self.pending:
-                self.pending = [self._random_genome() for _ in range(self.ga.population)]
+                # the first population: the initial configs (the baseline), then random genomes
+                seeded = [
+                    self.genome(c[name] for name in self.space.names)
+                    for c in self.take_initial(self.ga.population)
+                ]
+                rest = [self._random_genome() for _ in range(self.ga.population - len(seeded))]
+                self.pending = seeded + rest
             elif self.pareto:
                 # the survivors (already NSGA-II sorted) breed in random pairs
                 parents = random.sample(self.population, len(self.population))

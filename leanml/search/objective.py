@@ -89,17 +89,37 @@ def score(cfg: ObjectiveCfg) -> Callable[[Trial], float]:
 
 
 def search_study(
-    space: Space, data: Splits, model: ModelSpec, cfg: Search, algo: str, fingerprint: str
+    space: Space,
+    data: Splits,
+    model: ModelSpec,
+    cfg: Search,
+    algo: str,
+    fingerprint: str,
+    final_fit: Fit | None = None,
 ) -> Study:
-    """What `search@<algo>` searches: configs applied to `model` and `search.fit`, trained."""
+    """What `search@<algo>` searches: configs applied to `model` and `search.fit`, trained.
+
+    The winner is refit with `final_fit` (the full fidelity: `search.final_fit`, or the train
+    stage's fit settings; None: `search.fit`, the trials' own), the config's dimensions still
+    overriding what they name, from its trial's seed.
+    """
+    refit_fit = final_fit or cfg.fit
 
     def refit(best: Trial) -> TrainResult:
-        spec, fit = apply(best.config, model, cfg.fit)
+        spec, fit = apply(best.config, model, refit_fit)
         return train_and_score(spec, data, fit, seed=best.seed, progress=False)
 
     def describe_best(best: Trial) -> dict[str, Any]:
-        spec, fit = apply(best.config, model, cfg.fit)
-        return {"algorithm": algo, "model": {"spec": spec.model_dump(), "fit": fit.model_dump()}}
+        spec, fit = apply(best.config, model, refit_fit)
+        _, trial_fit = apply(best.config, model, cfg.fit)
+        return {
+            "algorithm": algo,
+            "model": {
+                "spec": spec.model_dump(),
+                "fit": fit.model_dump(),
+                "trial_fit": trial_fit.model_dump(),
+            },
+        }
 
     return Study(
         objective=keras_objective(data, model, cfg.fit),

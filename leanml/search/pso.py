@@ -48,6 +48,10 @@ class PSOSearch(Algorithm):
         self._state = np.random.get_state()
         np.random.set_state(saved)
         swarm = self.opt.swarm
+        # the initial configs (the baseline) are the first particles' starting positions
+        self.first = self.take_initial(cfg.particles)
+        for i, config in enumerate(self.first):
+            swarm.position[i] = self.space.to_unit(config)
         swarm.pbest_cost = np.full(cfg.particles, np.inf)
         self.opt.bh.memory = swarm.position
         self.opt.vh.memory = swarm.position
@@ -64,7 +68,10 @@ class PSOSearch(Algorithm):
             np.random.set_state(saved)
 
     def ask(self) -> list[Config]:
-        return [self.space.from_unit(p) for p in self.opt.swarm.position]
+        configs = [self.space.from_unit(p) for p in self.opt.swarm.position]
+        if self.iteration == 0:  # exactly the initial configs (decoding could round a real)
+            configs[: len(self.first)] = [dict(c) for c in self.first]
+        return configs
 
     def tell(self, configs, scores) -> None:
         from pyswarms.backend.operators import compute_pbest

@@ -20,7 +20,9 @@ class RandomSearch(Algorithm):
 
     def ask(self) -> list[Config]:
         log_uniform = self.cfg.random.log_uniform
-        return [self.space.sample(self.rng, log_uniform=log_uniform) for _ in range(self.budget)]
+        first = self.take_initial()  # the baseline, if given, is the first "sample"
+        n = max(self.budget - len(first), 1)
+        return first + [self.space.sample(self.rng, log_uniform=log_uniform) for _ in range(n)]
 
     def tell(self, configs, scores) -> None:
         pass  # random search learns nothing

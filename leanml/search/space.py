@@ -59,6 +59,21 @@ class Dim:
             )
         return (value - self.low) / (self.high - self.low)
 
+    def project(self, value: Any) -> Any:
+        """The nearest value the dimension holds: clipped into [low, high] (ints rounded), the
+        numerically nearest choice (ties: the earlier one), or, for a choice it does not hold
+        and that is not a number, its first choice."""
+        if self.type == "categorical":
+            if value in self.choices:
+                return value
+            numbers = [c for c in self.choices if isinstance(c, int | float)]
+            if isinstance(value, int | float) and not isinstance(value, bool) and numbers:
+                return min(numbers, key=lambda c: abs(c - value))
+            return self.choices[0]
+        if self.type == "int":
+            return int(min(max(round(value), int(self.low)), int(self.high)))
+        return float(min(max(float(value), self.low), self.high))
+
     def contains(self, value: Any) -> bool:
         if self.type == "categorical":
             return value in self.choices
@@ -98,5 +113,38 @@ class Space:
     def to_unit(self, config: Config) -> np.ndarray:
         return np.array([d.to_unit(config[d.name]) for d in self.dims])
 
+    def project(self, values: dict[str, Any]) -> Config:
+        """A configuration of this space nearest to `values` (see `Dim.project`); a dimension
+        `values` does not name takes the value of its unit-cube centre."""
+        return {
+            d.name: d.project(values[d.name]) if d.name in values else d.from_unit(0.5)
+            for d in self.dims
+        }
+
     def contains(self, config: Config) -> bool:
         return set(config) == set(self.names) and all(d.contains(config[d.name]) for d in self.dims)
+
+
+def baseline_values(train: Any) -> dict[str, Any]:
+    """The train stage's configuration under the search's dimension names (`train` params).
+
+    The dense layers (MLP hidden layers, or the CNN's dense head) give `hidden_units` (the
+    first layer's width, as `search.objective.apply` reads it) and `n_layers` (their number).
+    """
+    kind = train.model.kind
+    layer = getattr(train.model, kind)
+    dense = list(layer.hidden_units if kind == "mlp" else layer.dense_units)
+    values: dict[str, Any] = {
+        "dropout": layer.dropout,
+        "activation": layer.activation,
+        "n_layers": len(dense),
+        **{k: getattr(train, k) for k in ("learning_rate", "batch_size", "optimizer", "epochs")},
+    }
+    if dense:
+        values["hidden_units"] = dense[0]
+    return values
+
+
+def baseline(train: Any, space: Space) -> Config:
+    """The baseline projected into `space`: the search's first trial (`search.include_baseline`)."""
+    return space.project(baseline_values(train))

@@ -47,7 +47,7 @@ class TPESearch(Algorithm):
         # no storage: an in-memory study, nothing written to disk
         self.study = optuna.create_study(direction="maximize", sampler=sampler)
         self.distributions = {d.name: _distribution(d) for d in self.space.dims}
-        for config in self.initial:
+        for config in self.take_initial():  # enqueued: TPE's first trials, in order
             if not self.space.contains(config):
                 raise ValueError(f"initial configuration outside the search space: {config}")
             self.study.enqueue_trial(config)

@@ -81,6 +81,18 @@ class Algorithm(ABC):
         self.space, self.cfg, self.seed, self.budget, self.pareto = space, cfg, seed, budget, pareto
         #: known-good configurations (e.g. the baseline's) to propose first, in this order
         self.initial = [dict(c) for c in initial]
+        self._initial_left = [dict(c) for c in initial]
+
+    def take_initial(self, n: int | None = None) -> list[Config]:
+        """The next `n` (default: all) of `initial` not proposed yet; each is handed out once.
+
+        Every algorithm puts these at the head of its first proposals (GA's first population,
+        PSO's first particles, BO's first points, random's first samples), so a run with
+        `initial` differs from one without only from its first proposal on, deterministically.
+        """
+        n = len(self._initial_left) if n is None else n
+        taken, self._initial_left = self._initial_left[:n], self._initial_left[n:]
+        return taken
 
     @abstractmethod
     def ask(self) -> list[Config]:
