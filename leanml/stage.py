@@ -27,9 +27,16 @@ def raise_if_interrupted() -> None:
 
 
 def run(main: Callable[[], None], name: str) -> None:
-    """Call `main`; map user errors to exit 2 and interrupts (Ctrl-C, SIGTERM) to exit 130."""
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
+    """Call `main`; map user errors to exit 2 and interrupts (Ctrl-C, SIGTERM) to exit 130.
+
+    The interrupt flag and the signal handlers live for this call only, so a process that runs
+    several stages (tests, a warmed driver) never carries one stage's interrupt into the next.
+    """
+    global _interrupted
+    _interrupted = None
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    for sig in saved:
+        signal.signal(sig, _interrupt)
     try:
         main()
         raise_if_interrupted()  # a lost interrupt still ends the stage 130, not 0
@@ -39,6 +46,10 @@ def run(main: Callable[[], None], name: str) -> None:
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
         sys.exit(130)
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        _interrupted = None
 
 
 def item_arg(registry, family: str, usage: str) -> str:
