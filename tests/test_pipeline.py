@@ -262,9 +262,15 @@ def test_nas_stages(project):
         assert metrics["evaluations"] == 2 and best["architecture"]
         assert metrics["best_val_accuracy"] == best["val_accuracy"] == best["trial_val_accuracy"]
         assert (project / "models/nas" / strategy / "best.keras").stat().st_size > 0
-        stage = next(r for r in runs if r.info.run_name == f"nas@{strategy}")
-        children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == stage.info.run_id]
-        assert len(children) == len(trials)
+        # every child trained is a nested run of the stage run that trained it (a later rerun
+        # that replays the whole checkpoint, e.g. after `dvc exp run -S train.epochs=3` touched
+        # the persisted checkpoint, trains nothing and logs no children)
+        stages = [r for r in runs if r.info.run_name == f"nas@{strategy}"]
+        counts = [
+            sum(r.data.tags.get("mlflow.parentRunId") == stage.info.run_id for r in runs)
+            for stage in stages
+        ]
+        assert len(trials) in counts, counts
     rl = next(r for r in runs if r.info.run_name == "nas@rl")
     assert client.get_metric_history(rl.info.run_id, "controller_entropy")
     strategy = json.loads((project / "reports/nas/meta/strategy.json").read_text())
