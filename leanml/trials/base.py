@@ -79,8 +79,7 @@ class Algorithm(ABC):
         initial: tuple[Config, ...] | list[Config] = (),
     ):
         self.space, self.cfg, self.seed, self.budget, self.pareto = space, cfg, seed, budget, pareto
-        #: known-good configurations (e.g. the baseline's) to propose first, in this order
-        self.initial = [dict(c) for c in initial]
+        # known-good configurations (e.g. the baseline's) to propose first, in this order
         self._initial_left = [dict(c) for c in initial]
 
     def take_initial(self, n: int | None = None) -> list[Config]:
