@@ -19,6 +19,8 @@ from leanml.params import Fit, ModelSpec
 
 # Called after every epoch as hook(metrics, step); `StageRun.log_metrics` fits.
 EpochHook = Callable[[dict[str, float], int], None]
+# Multi-fidelity: stop(epochs done, val accuracy) -> False to stop here (`trials.fidelity`).
+StopRule = Callable[[int, float], bool]
 
 
 def seed_everything(seed: int) -> None:
@@ -77,6 +79,20 @@ class _TimeLimit(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class _Rungs(keras.callbacks.Callback):
+    """Stop fitting after an epoch whose val accuracy the trial's rung rule does not promote."""
+
+    def __init__(self, stop: StopRule):
+        super().__init__()
+        self.stop, self.pruned_at = stop, 0
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        value = float((logs or {}).get("val_accuracy", float("nan")))
+        if not self.model.stop_training and not self.stop(epoch + 1, value):
+            self.model.stop_training = True
+            self.pruned_at = epoch + 1
+
+
 class _Progress(keras.callbacks.Callback):
     """One quiet line per epoch on stderr, plus an optional hook (e.g. MLflow logging)."""
 
@@ -108,6 +124,11 @@ class TrainResult:
     def ok(self) -> bool:
         return self.metrics.get("status") == "ok"
 
+    @property
+    def val_curve(self) -> list[float]:
+        """Val accuracy after every epoch (what multi-fidelity rungs compare)."""
+        return [round(float(row.get("val_accuracy", math.nan)), 6) for row in self.history]
+
 
 def fit_model(
     model: keras.Model,
@@ -117,6 +138,7 @@ def fit_model(
     on_epoch: EpochHook | None = None,
     progress: bool = True,
     label: str = "train",
+    extra_callbacks: tuple[keras.callbacks.Callback, ...] = (),
 ) -> list[dict[str, float]]:
     """Compile and fit an already built model on train, early-stopping on val; return history."""
     model.compile(
@@ -136,6 +158,7 @@ def fit_model(
                 monitor="val_loss", patience=fit.early_stopping_patience, restore_best_weights=True
             )
         )
+    callbacks.extend(extra_callbacks)
     model.fit(
         data.train.x,
         data.train.y,
@@ -158,12 +181,14 @@ def train_and_score(
     on_epoch: EpochHook | None = None,
     progress: bool = True,
     label: str = "train",
+    stop: StopRule | None = None,
 ) -> TrainResult:
     """Build `spec` for `data`, fit it with `fit` from `seed`, and score it on the val split.
 
     Never reads the test split. `metrics` holds val accuracy/loss, epochs run, fit seconds and
     `status` ("ok"; "diverged" when the loss became NaN/inf; "timeout" when the trial's
-    `leanml.deadline` passed and fitting was stopped early).
+    `leanml.deadline` passed and fitting was stopped early; "pruned" when `stop` said so after
+    an epoch).
     """
     return train_and_score_model(
         lambda: build(spec, data.input_shape, data.n_classes),
@@ -173,6 +198,7 @@ def train_and_score(
         on_epoch=on_epoch,
         progress=progress,
         label=label,
+        stop=stop,
     )
 
 
@@ -185,17 +211,23 @@ def train_and_score_model(
     on_epoch: EpochHook | None = None,
     progress: bool = True,
     label: str = "train",
+    stop: StopRule | None = None,
 ) -> TrainResult:
     """`train_and_score` for any model: `make_model` is called after seeding (weights init)."""
     seed_everything(seed)
     model = make_model()
     start = time.perf_counter()
-    history = fit_model(model, data, fit, on_epoch=on_epoch, progress=progress, label=label)
+    rungs = (_Rungs(stop),) if stop else ()
+    history = fit_model(
+        model, data, fit, on_epoch=on_epoch, progress=progress, label=label, extra_callbacks=rungs
+    )
     seconds = time.perf_counter() - start
     val = evaluate(model, data.val)
     diverged = not history or not all(math.isfinite(v) for v in history[-1].values())
     diverged = diverged or not math.isfinite(val["loss"])
     status = "timeout" if deadline.expired() else "diverged" if diverged else "ok"
+    if status == "ok" and rungs and rungs[0].pruned_at:
+        status = "pruned"
     return TrainResult(
         model=model,
         history=history,

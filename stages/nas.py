@@ -29,6 +29,7 @@ def main() -> None:
     from leanml.nas.meta import load_metadataset, meta_features  # TensorFlow: seconds
     from leanml.nas.objective import nas_study
     from leanml.nas.space import ArchSpace
+    from leanml.trials.fidelity import Plan
     from leanml.trials.fingerprint import fingerprint
     from leanml.trials.study import Settings, execute
 
@@ -49,7 +50,14 @@ def main() -> None:
         final_fit = ncfg.final_fit or cfg.train.fit_settings()
         study = nas_study(space, splits, ncfg, algorithm, strategy, fp, final_fit)
         settings = Settings(
-            label, ncfg.budget, base.seed, base.measure, splits.val.x[:64], cfg.execution
+            label,
+            ncfg.budget,
+            base.seed,
+            base.measure,
+            splits.val.x[:64],
+            cfg.execution,
+            epoch_budget=ncfg.epoch_budget,
+            fidelity=Plan.of(ncfg.fidelity),
         )
         out = paths.item(all_paths.nas, strategy)
         execute(study, algorithm, run, out, settings)

@@ -13,6 +13,7 @@ def main() -> None:
 
     from leanml.search.objective import search_study  # TensorFlow: seconds
     from leanml.search.space import Space, baseline
+    from leanml.trials.fidelity import Plan
     from leanml.trials.fingerprint import fingerprint
     from leanml.trials.study import Settings, execute
 
@@ -27,7 +28,14 @@ def main() -> None:
         fp = fingerprint(used, card["sha256"])
         study = search_study(space, splits, cfg.train.model, scfg, algo, fp, final_fit)
         settings = Settings(
-            label, scfg.budget, base.seed, base.measure, splits.val.x[:64], cfg.execution
+            label,
+            scfg.budget,
+            base.seed,
+            base.measure,
+            splits.val.x[:64],
+            cfg.execution,
+            epoch_budget=scfg.epoch_budget,
+            fidelity=Plan.of(scfg.fidelity),
         )
         initial = [baseline(cfg.train, space)] if scfg.include_baseline else []
         algorithm = search.create(algo, space, scfg, base.seed, scfg.budget, initial)

@@ -45,3 +45,40 @@ def nas_synthetic(arch, seed):
     """A deterministic stand-in for training a child: a score from the architecture's text."""
     digest = hashlib.sha256(json.dumps(arch, sort_keys=True).encode()).digest()
     return {"val_accuracy": digest[0] / 255, "params": digest[1] * 100, "file_bytes": 1}
+
+
+def with_curve(final, stop, max_epochs):
+    """Train 'epoch by epoch' towards `final` (val accuracy after e epochs: final − 0.5·0.6^e,
+    so configurations keep their order at every epoch), stopping where the rung rule says."""
+    curve = []
+    for epoch in range(1, max_epochs + 1):
+        curve.append(round(final - 0.5 * 0.6**epoch, 6))
+        if stop is not None and not stop.keep_going(epoch, curve[-1]):
+            return curve, "pruned"
+    return curve, "ok"
+
+
+def synthetic_curves(config, seed, stop=None, max_epochs=9):
+    """`synthetic` reached after up to `max_epochs` epochs, with a per-epoch val curve."""
+    out = synthetic(config, seed)
+    curve, status = with_curve(out["val_accuracy"], stop, max_epochs)
+    return {
+        **out,
+        "val_accuracy": curve[-1],
+        "status": status,
+        "val_curve": curve,
+        "epochs_run": len(curve),
+    }
+
+
+def nas_synthetic_curves(arch, seed, stop=None, max_epochs=9):
+    """`nas_synthetic` reached after up to `max_epochs` epochs, with a per-epoch val curve."""
+    out = nas_synthetic(arch, seed)
+    curve, status = with_curve(out["val_accuracy"], stop, max_epochs)
+    return {
+        **out,
+        "val_accuracy": curve[-1],
+        "status": status,
+        "val_curve": curve,
+        "epochs_run": len(curve),
+    }

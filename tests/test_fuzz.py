@@ -390,7 +390,7 @@ BAD_PARAMS = [
     bad(
         {"search.cmaes.sigma": 0.5},
         "search.cmaes",
-        "unknown key in search; allowed keys are budget, objective, fit, final_fit, include_baseline, space, ga, pso, bayes, random, tpe",
+        "unknown key in search; allowed keys are budget, epoch_budget, fidelity, objective, fit, final_fit, include_baseline, space, ga, pso, bayes, random, tpe",
     ),
     # --- nas -----------------------------------------------------------------------------------
     bad({"nas.budget": 0}, "nas.budget", "must be an integer ≥ 1, got 0"),
@@ -447,7 +447,7 @@ BAD_PARAMS = [
     bad(
         {"nas.evolution": {}},
         "nas.evolution",
-        "unknown key in nas; allowed keys are budget, fit, final_fit, include_baseline, space, reward, rl, meta",
+        "unknown key in nas; allowed keys are budget, epoch_budget, fidelity, fit, final_fit, include_baseline, space, reward, rl, meta",
     ),
     # --- compress ------------------------------------------------------------------------------
     bad(

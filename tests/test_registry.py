@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from leanml import data, models, params
+from leanml import data, models, nas, params, search
 from leanml.errors import LeanmlError
 from leanml.registry import Registry
 from tests.conftest import ROOT
@@ -19,16 +19,8 @@ from tests.conftest import ROOT
 # family -> (its registry's module and attribute, the params keys every member shares)
 FAMILIES = {
     "compress": ("leanml.compress", "METHODS", {"fine_tune"}),
-    "search": (
-        "leanml.search",
-        "ALGORITHMS",
-        {"budget", "objective", "fit", "final_fit", "include_baseline", "space"},
-    ),
-    "nas": (
-        "leanml.nas",
-        "STRATEGIES",
-        {"budget", "fit", "final_fit", "include_baseline", "space", "reward"},
-    ),
+    "search": ("leanml.search", "ALGORITHMS", search.SHARED),
+    "nas": ("leanml.nas", "STRATEGIES", nas.SHARED),
 }
 # the report stage of each family and the per-member file it depends on and overlays
 REPORTS = {

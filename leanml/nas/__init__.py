@@ -17,6 +17,21 @@ STRATEGIES = Registry(
 )
 
 
+# The `nas` params every member reads (each member also reads its own section).
+SHARED = frozenset(
+    {
+        "budget",
+        "epoch_budget",
+        "fidelity",
+        "fit",
+        "final_fit",
+        "include_baseline",
+        "space",
+        "reward",
+    }
+)
+
+
 def create(
     name: str, space: Any, cfg: Any, seed: int, initial: tuple | list = (), **extra: Any
 ) -> Any:
@@ -30,7 +45,6 @@ def create(
 def used_params(cfg: Any, name: str) -> dict[str, Any]:
     """The params `nas@<name>` reads: logged with its run and fingerprinted for resume."""
     ncfg = cfg.nas
-    keys = {"budget", "fit", "final_fit", "include_baseline", "space", "reward"}
     used: dict[str, Any] = {}
     # the train stage's fit when the refit uses it; its model when the baseline child copies it
     if ncfg.final_fit is None:
@@ -39,7 +53,7 @@ def used_params(cfg: Any, name: str) -> dict[str, Any]:
         used["model"] = cfg.train.model
     return {
         "base": cfg.base.model_dump(),
-        "nas": {**ncfg.model_dump(include=keys), name: getattr(ncfg, name, {})},
+        "nas": {**ncfg.model_dump(include=SHARED), name: getattr(ncfg, name, {})},
         **({"train": used} if used else {}),
         # where children run does not change results (not in the fingerprint); a time limit does
         "execution": {"trial_timeout": cfg.execution.trial_timeout},

@@ -12,13 +12,20 @@ from leanml.data import Splits
 from leanml.nas.meta import transfer_weights
 from leanml.nas.space import Arch, ArchSpace
 from leanml.params import Fit, Nas, Reward
-from leanml.train import TrainResult, train_and_score_model
+from leanml.train import StopRule, TrainResult, train_and_score_model
+from leanml.trials import fidelity
 from leanml.trials.base import Trial
 from leanml.trials.study import Study
 
 
 def train_child(
-    space: ArchSpace, arch: Arch, data: Splits, fit: Fit, seed: int, init_from: str | None = None
+    space: ArchSpace,
+    arch: Arch,
+    data: Splits,
+    fit: Fit,
+    seed: int,
+    init_from: str | None = None,
+    stop: StopRule | None = None,
 ) -> TrainResult:
     """Train one child network from `seed` (optionally starting from a source model's weights)."""
 
@@ -28,15 +35,17 @@ def train_child(
             transfer_weights(model, init_from)
         return model
 
-    return train_and_score_model(make, data, fit, seed=seed, progress=False)
+    return train_and_score_model(make, data, fit, seed=seed, progress=False, stop=stop)
 
 
 def nas_objective(space: ArchSpace, data: Splits, fit: Fit):
     """The child objective; `init_from` (a source model file) comes from the driver per child
     (runner `trial_kwargs`), so the objective holds no strategy state and can run on a worker."""
 
-    def objective(arch: Arch, seed: int, init_from: str | None = None) -> dict[str, Any]:
-        result = train_child(space, arch, data, fit, seed, init_from)
+    def objective(
+        arch: Arch, seed: int, init_from: str | None = None, stop: StopRule | None = None
+    ) -> dict[str, Any]:
+        result = train_child(space, arch, data, fit, seed, init_from, stop)
         with tempfile.TemporaryDirectory(prefix="leanml-child-") as workdir:
             path = measure.save_model(result.model, Path(workdir) / "child.keras")
             size = measure.file_bytes(path)["file_bytes"]
@@ -45,6 +54,8 @@ def nas_objective(space: ArchSpace, data: Splits, fit: Fit):
             "params": measure.count_params(result.model)["params"],
             "file_bytes": size,
             "status": result.metrics["status"],
+            "epochs_run": result.metrics["epochs_run"],
+            "val_curve": result.val_curve,
             "transfer_from": Path(init_from).stem if init_from else "",
         }
 
@@ -88,19 +99,20 @@ def nas_study(
     """
     init_source = getattr(algorithm, "init_source", lambda arch: None)
     refit_fit = final_fit or cfg.fit
+    trial_fit = fidelity.trial_fit(cfg.fit, cfg.fidelity)
 
     def refit(best: Trial) -> TrainResult:
         return train_child(space, best.config, data, refit_fit, best.seed, init_source(best.config))
 
     return Study(
-        objective=nas_objective(space, data, cfg.fit),
+        objective=nas_objective(space, data, trial_fit),
         score=reward(cfg.reward),
         refit=refit,
         describe_best=lambda best: {
             "strategy": strategy,
             "architecture": space.describe(best.config),
             "fit": refit_fit.model_dump(),
-            "trial_fit": cfg.fit.model_dump(),
+            "trial_fit": trial_fit.model_dump(),
         },
         names=space.names,
         fingerprint=fingerprint,

@@ -83,6 +83,7 @@ from leanml.params.search import (
 from leanml.params.train import (
     CNN,
     MLP,
+    Fidelity,
     Fit,
     ModelSpec,
     Train,
@@ -111,6 +112,7 @@ __all__ = [
     "MLP",
     "CNN",
     "ModelSpec",
+    "Fidelity",
     "Fit",
     "Train",
     "Dimension",

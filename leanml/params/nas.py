@@ -15,7 +15,7 @@ from leanml.params.schema import (
     PosInt,
     Section,
 )
-from leanml.params.train import Fit
+from leanml.params.train import Fidelity, Fit
 
 
 def _choice_list(default: list, what: str) -> Any:
@@ -89,6 +89,10 @@ class Nas(Section):
     """Architecture search: one space, one budget (children trained) for every strategy."""
 
     budget: int = Int(10, ge=1)
+    epoch_budget: int | None = Field(
+        None, strict=True, ge=1, description="null (count children only) or an integer ≥ 1"
+    )
+    fidelity: Fidelity = Fidelity()
     fit: Fit = Fit(epochs=6, early_stopping_patience=2)
     final_fit: Fit | None = Field(
         None, description="null (the train stage's fit settings) or fit settings for the refit"

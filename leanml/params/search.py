@@ -15,7 +15,7 @@ from pydantic import (
 )
 
 from leanml.params.schema import Choice, Float, Int, KeyError_, Section
-from leanml.params.train import MLP, Fit
+from leanml.params.train import MLP, Fidelity, Fit
 
 
 class Dimension(Section):
@@ -197,6 +197,10 @@ class Search(Section):
     """Hyper-parameter search: one space, one objective, one budget for every algorithm."""
 
     budget: int = Int(10, ge=1)
+    epoch_budget: int | None = Field(
+        None, strict=True, ge=1, description="null (count trials only) or an integer ≥ 1"
+    )
+    fidelity: Fidelity = Fidelity()
     objective: Objective = Objective()
     fit: Fit = Fit(epochs=8, early_stopping_patience=2)
     final_fit: Fit | None = Field(
@@ -248,6 +252,12 @@ class Search(Section):
                         f"space.{name}.{key}",
                         f"{value!r} is not a valid {name}: must be {allowed}",
                     )
+        if self.fidelity.kind != "none" and "epochs" in self.space:
+            raise KeyError_(
+                "space.epochs",
+                f"cannot be searched with fidelity.kind {self.fidelity.kind!r} (the rungs set "
+                "each trial's epochs); remove it or set fidelity.kind: none",
+            )
         if self.ga.population > self.budget:
             raise KeyError_(
                 "ga.population",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field, model_validator
+
 from leanml.params.schema import (
     ACTIVATIONS,
     OPTIMIZERS,
@@ -11,6 +13,7 @@ from leanml.params.schema import (
     Float,
     Int,
     IntList,
+    KeyError_,
     PosInt,
     Section,
 )
@@ -55,3 +58,38 @@ class Train(Fit):
     def fit_settings(self) -> Fit:
         """The baseline's fit settings alone (what `final_fit: null` refits with)."""
         return Fit.model_validate(self.model_dump(include=set(Fit.model_fields)))
+
+
+FIDELITY_KINDS = ("none", "asha", "hyperband")
+
+
+class Fidelity(Section):
+    """Multi-fidelity trials (search and NAS): stop the weak ones at rungs of a few epochs.
+
+    `asha`: rungs at min_epochs·eta^k (< max_epochs); at each rung a trial goes on only if its
+    val accuracy is in the top 1/eta of the values recorded at that rung so far. `hyperband`:
+    the same rule in several brackets that start at different rungs (trial i in bracket
+    i mod n). `none`: every trial trains its fit settings' epochs.
+    """
+
+    kind: Literal["none", "asha", "hyperband"] = Choice("none", FIDELITY_KINDS)
+    min_epochs: int = Int(1, ge=1)
+    max_epochs: int = Int(9, ge=1)
+    eta: int = Int(3, ge=2)
+    wave: int = Field(
+        1,
+        strict=True,
+        ge=1,
+        description="an integer ≥ 1 (trials started together; set it to execution.workers "
+        "to keep the workers busy — results depend on it, never on the number of workers)",
+    )
+
+    @model_validator(mode="after")
+    def _rungs(self) -> Fidelity:
+        if self.kind != "none" and self.min_epochs >= self.max_epochs:
+            raise KeyError_(
+                "min_epochs",
+                f"must be < max_epochs ({self.max_epochs}) for kind {self.kind!r}, "
+                f"got {self.min_epochs}",
+            )
+        return self

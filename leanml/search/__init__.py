@@ -19,6 +19,21 @@ ALGORITHMS = Registry(
 )
 
 
+# The `search` params every member reads (each member also reads its own section).
+SHARED = frozenset(
+    {
+        "budget",
+        "epoch_budget",
+        "fidelity",
+        "objective",
+        "fit",
+        "final_fit",
+        "include_baseline",
+        "space",
+    }
+)
+
+
 def create(
     name: str, space: Any, cfg: Any, seed: int, budget: int, initial: tuple | list = ()
 ) -> Any:
@@ -35,7 +50,6 @@ def create(
 def used_params(cfg: Any, name: str) -> dict[str, Any]:
     """The params `search@<name>` reads: logged with its run and fingerprinted for resume."""
     scfg = cfg.search
-    keys = {"budget", "objective", "fit", "final_fit", "include_baseline", "space"}
     # the train stage's model always (trials apply configs to it); its fit settings when the
     # refit uses them (final_fit null) or the baseline trial reads them (include_baseline)
     train = {"model": cfg.train.model}
@@ -43,7 +57,7 @@ def used_params(cfg: Any, name: str) -> dict[str, Any]:
         train.update(cfg.train.fit_settings().model_dump())
     return {
         "base": cfg.base.model_dump(),
-        "search": {**scfg.model_dump(include=keys), name: getattr(scfg, name)},
+        "search": {**scfg.model_dump(include=SHARED), name: getattr(scfg, name)},
         "train": train,
         # where trials run does not change results (not in the fingerprint); a time limit does
         "execution": {"trial_timeout": cfg.execution.trial_timeout},

@@ -13,7 +13,8 @@ from leanml.data import Splits
 from leanml.params import Fit, ModelSpec, Search
 from leanml.params import Objective as ObjectiveCfg
 from leanml.search.space import Space
-from leanml.train import TrainResult, train_and_score
+from leanml.train import StopRule, TrainResult, train_and_score
+from leanml.trials import fidelity
 from leanml.trials.base import Config, Trial
 from leanml.trials.study import Study
 
@@ -52,9 +53,9 @@ def keras_objective(data: Splits, base_model: ModelSpec, base_fit: Fit):
     Self-contained (no open files or driver state), so it can run on a Dask worker.
     """
 
-    def objective(config: Config, seed: int) -> dict[str, Any]:
+    def objective(config: Config, seed: int, stop: StopRule | None = None) -> dict[str, Any]:
         spec, fit = apply(config, base_model, base_fit)
-        result = train_and_score(spec, data, fit, seed=seed, progress=False)
+        result = train_and_score(spec, data, fit, seed=seed, progress=False, stop=stop)
         with tempfile.TemporaryDirectory(prefix="leanml-trial-") as workdir:
             path = measure.save_model(result.model, Path(workdir) / "trial.keras")
             size = measure.file_bytes(path)["file_bytes"]
@@ -66,6 +67,7 @@ def keras_objective(data: Splits, base_model: ModelSpec, base_fit: Fit):
             "epochs_run": result.metrics["epochs_run"],
             "fit_seconds": result.metrics["fit_seconds"],
             "status": result.metrics["status"],
+            "val_curve": result.val_curve,
         }
 
     return objective
@@ -104,6 +106,7 @@ def search_study(
     overriding what they name, from its trial's seed.
     """
     refit_fit = final_fit or cfg.fit
+    trial_fit = fidelity.trial_fit(cfg.fit, cfg.fidelity)
 
     def refit(best: Trial) -> TrainResult:
         spec, fit = apply(best.config, model, refit_fit)
@@ -111,18 +114,18 @@ def search_study(
 
     def describe_best(best: Trial) -> dict[str, Any]:
         spec, fit = apply(best.config, model, refit_fit)
-        _, trial_fit = apply(best.config, model, cfg.fit)
+        _, fit_of_trial = apply(best.config, model, trial_fit)
         return {
             "algorithm": algo,
             "model": {
                 "spec": spec.model_dump(),
                 "fit": fit.model_dump(),
-                "trial_fit": trial_fit.model_dump(),
+                "trial_fit": fit_of_trial.model_dump(),
             },
         }
 
     return Study(
-        objective=keras_objective(data, model, cfg.fit),
+        objective=keras_objective(data, model, trial_fit),
         score=score(cfg.objective),
         refit=refit,
         describe_best=describe_best,

@@ -43,16 +43,22 @@ class Trial:
     params: int
     file_bytes: int
     seconds: float
-    status: str  # ok | failed | diverged
+    status: str  # ok | pruned (stopped at a rung, scored there) | failed | diverged
     from_cache: bool
     seed: int
     score: float = 0.0
     error: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. val_curve: val accuracy per epoch
+    epochs: int = 0  # training epochs this trial ran (0 for a cache hit)
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        """Finished with a score: fully trained, or pruned at a rung (scored at that fidelity)."""
+        return self.status in ("ok", "pruned")
+
+    @property
+    def pruned(self) -> bool:
+        return self.status == "pruned"
 
 
 @dataclass

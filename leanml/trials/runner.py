@@ -1,7 +1,11 @@
 """Drive any ask/tell algorithm against an objective with one budget, a cache and a checkpoint.
 
 - The budget counts trained evaluations and is never exceeded; a configuration seen before is
-  answered from the cache (its row says so) and costs nothing.
+  answered from the cache (its row says so) and costs nothing. An optional `epoch_budget`
+  counts training epochs too: no trial starts once the epochs spent reach it (the trials of the
+  last batch may finish past it; `epochs` on every row says what each used).
+- With a multi-fidelity plan (`trials.fidelity`: ASHA or Hyperband) each trial gets the rung
+  rule from the trials finished before its batch and may stop early, `pruned`.
 - Every finished trial is appended to a JSONL checkpoint at once. After an interruption the
   search restarts from the same seed and replays the checkpoint instead of training, which
   rebuilds the algorithm's exact state, then continues live: the final result equals that of
@@ -27,6 +31,7 @@ from leanml.stage import raise_if_interrupted
 from leanml.trials.base import Algorithm, Config, Trial, key
 from leanml.trials.checkpoint import Checkpoint
 from leanml.trials.execution import SerialExecutor, WorkerLost
+from leanml.trials.fidelity import Plan
 
 # Objective: (config, trial seed) -> {"val_accuracy", "params", "file_bytes", "status"}.
 Objective = Callable[[Config, int], dict[str, Any]]
@@ -85,6 +90,8 @@ def run(
     executor: Any = None,
     trial_timeout: float | None = None,
     trial_kwargs: Callable[[Config], dict[str, Any]] | None = None,
+    epoch_budget: int | None = None,
+    fidelity: Plan | None = None,
 ) -> list[Trial]:
     """Run `algorithm` until `budget` trained evaluations (or it stops); return every row.
 
@@ -92,8 +99,10 @@ def run(
     configurations of one `ask` are trained concurrently on `executor` (default: one after
     another in this process) and consumed in trial order, so the rows, checkpoint and
     algorithm state do not depend on the executor. `trial_kwargs`
-    computes extra objective arguments here, in the driver, from a configuration.
+    computes extra objective arguments here, in the driver, from a configuration. With an
+    active `fidelity` plan the objective also gets `stop=` (a `fidelity.RungStop`).
     """
+    fidelity = fidelity or Plan()
     executor = executor or SerialExecutor()
     executor.share(objective)
     checkpoint = checkpoint or Checkpoint(None, "")
@@ -103,76 +112,93 @@ def run(
     bar = Progress(label, budget, progress)
     trials: list[Trial] = []
     cache: dict[str, Trial] = {}
-    used, best = 0, -math.inf
+    used, best, epochs_used = 0, -math.inf, 0
+
+    def epochs_left(planned: int) -> bool:
+        # each trial planned in this batch will run at least its first rung (or one epoch)
+        return epoch_budget is None or epochs_used + planned * fidelity.min_epochs < epoch_budget
 
     def score_of(trial: Trial):
         if algorithm.pareto:
             return pareto_score(trial)
         return trial.score
 
-    while used < budget and len(trials) < max_proposals:
+    while used < budget and epochs_left(0) and len(trials) < max_proposals:
         batch = algorithm.ask()
         if not batch:
             break
-        # Plan the whole batch first (which rows replay, hit the cache or train), submit the
-        # new ones together, then consume every row in order.
-        plan: list[tuple[str, Any]] = []
-        planned: set[str] = set()
-        for config in batch:
-            index = len(trials) + len(plan)
-            if used >= budget or index >= max_proposals:
-                break
-            config_key = key(config)
-            if index < len(replay) and key(replay[index].config) == config_key:
-                plan.append(("replay", replay[index]))
-                used = replay[index].evaluation
-            elif config_key in cache or config_key in planned:
-                plan.append(("cache", (config_key, index, used)))
-            else:
-                if index < len(replay):  # the replay diverged: drop the stale rest
-                    replay = replay[:index]
-                    checkpoint.start(replay)
-                used += 1
-                extra = trial_kwargs(config) if trial_kwargs else {}
-                args = (config, index, used, seed, trial_timeout, extra)
-                plan.append(("train", (config, index, used, executor.submit(_evaluate, *args))))
-            planned.add(config_key)
-        scores = []
-        try:
-            for how, item in plan:
-                if how == "replay":
-                    trial = item
-                elif how == "cache":
-                    config_key, index, evaluation = item
-                    trial = Trial(
-                        **{
-                            **asdict(cache[config_key]),
-                            "proposal": index,
-                            "evaluation": evaluation,
-                            "seconds": 0.0,
-                            "from_cache": True,
-                        }
-                    )
+        # Under rungs a batch runs in waves of `fidelity.wave` trials, each wave deciding on the
+        # rungs of the waves before it; otherwise the whole batch is one wave.
+        size = fidelity.wave if fidelity.active else len(batch)
+        scores: list[Any] = []
+        for wave in [batch[i : i + size] for i in range(0, len(batch), size)]:
+            # Plan the whole wave first (which rows replay, hit the cache or train), submit the
+            # new ones together, then consume every row in order.
+            plan: list[tuple[str, Any]] = []
+            planned: set[str] = set()
+            fresh = 0  # trainings planned in this wave (replayed ones included)
+            for config in wave:
+                index = len(trials) + len(plan)
+                if used >= budget or index >= max_proposals or not epochs_left(fresh):
+                    break
+                config_key = key(config)
+                if index < len(replay) and key(replay[index].config) == config_key:
+                    plan.append(("replay", replay[index]))
+                    used = replay[index].evaluation
+                    fresh += not replay[index].from_cache
+                elif config_key in cache or config_key in planned:
+                    plan.append(("cache", (config_key, index, used)))
                 else:
-                    config, index, evaluation, result = item
-                    try:
-                        trial = result()
-                    except WorkerLost as exc:
-                        trial = _failed(config, index, evaluation, seed, str(exc))
-                    trial.score = score(trial)
-                cache.setdefault(key(trial.config), trial)
-                trials.append(trial)
-                if how != "replay":
-                    checkpoint.append(trial)
-                    if on_trial:
-                        on_trial(trial)
-                best = max(best, trial.score)
-                bar.update(trial, best, how == "replay")
-                scores.append(score_of(trial))
-                raise_if_interrupted()  # between trials: never lose a Ctrl-C or SIGTERM
-        except BaseException:
-            executor.cancel()  # interrupted: stop the trials still running elsewhere
-            raise
+                    if index < len(replay):  # the replay diverged: drop the stale rest
+                        replay = replay[:index]
+                        checkpoint.start(replay)
+                    used += 1
+                    fresh += 1
+                    extra = trial_kwargs(config) if trial_kwargs else {}
+                    if fidelity.active:  # the rungs as recorded by the waves before
+                        extra["stop"] = fidelity.stop_for(index, trials)
+                    args = (config, index, used, seed, trial_timeout, extra)
+                    plan.append(("train", (config, index, used, executor.submit(_evaluate, *args))))
+                planned.add(config_key)
+            try:
+                for how, item in plan:
+                    if how == "replay":
+                        trial = item
+                    elif how == "cache":
+                        config_key, index, evaluation = item
+                        trial = Trial(
+                            **{
+                                **asdict(cache[config_key]),
+                                "proposal": index,
+                                "evaluation": evaluation,
+                                "seconds": 0.0,
+                                "epochs": 0,
+                                "from_cache": True,
+                            }
+                        )
+                    else:
+                        config, index, evaluation, result = item
+                        try:
+                            trial = result()
+                        except WorkerLost as exc:
+                            trial = _failed(config, index, evaluation, seed, str(exc))
+                        trial.score = score(trial)
+                    cache.setdefault(key(trial.config), trial)
+                    trials.append(trial)
+                    epochs_used += trial.epochs
+                    if how != "replay":
+                        checkpoint.append(trial)
+                        if on_trial:
+                            on_trial(trial)
+                    best = max(best, trial.score)
+                    bar.update(trial, best, how == "replay")
+                    scores.append(score_of(trial))
+                    raise_if_interrupted()  # between trials: never lose a Ctrl-C or SIGTERM
+            except BaseException:
+                executor.cancel()  # interrupted: stop the trials still running elsewhere
+                raise
+            if len(plan) < len(wave):
+                break  # budget spent part-way through a wave
         if len(scores) < len(batch):
             break  # budget spent part-way through a batch: nothing more to tell
         algorithm.tell(batch, scores)
@@ -223,7 +249,7 @@ def _evaluate(
         proposal=index,
         evaluation=evaluation,
         config=dict(config),
-        val_accuracy=val if status == "ok" else 0.0,
+        val_accuracy=val if status in ("ok", "pruned") else 0.0,
         params=int(out.get("params", 0)),
         file_bytes=int(out.get("file_bytes", 0)),
         seconds=time.perf_counter() - start,
@@ -236,19 +262,26 @@ def _evaluate(
             for k, v in out.items()
             if k not in {"val_accuracy", "params", "file_bytes", "status", "error"}
         },
+        epochs=int(out.get("epochs_run", 0)),
     )
 
 
 def convergence(trials: list[Trial]) -> list[dict[str, Any]]:
-    """Best score and val accuracy so far after each trained evaluation."""
-    rows, best, best_acc = [], -math.inf, 0.0
+    """Best score and val accuracy so far after each trained evaluation, and the epochs spent."""
+    rows, best, best_acc, epochs = [], -math.inf, 0.0, 0
     for trial in trials:
         if trial.score > best:
             best = trial.score
         best_acc = max(best_acc, trial.val_accuracy)
+        epochs += trial.epochs
         if not trial.from_cache:
             rows.append(
-                {"evaluation": trial.evaluation, "best_score": best, "best_val_accuracy": best_acc}
+                {
+                    "evaluation": trial.evaluation,
+                    "epochs": epochs,
+                    "best_score": best,
+                    "best_val_accuracy": best_acc,
+                }
             )
     return rows
 
@@ -263,8 +296,9 @@ def pareto_front(trials: list[Trial]) -> list[Trial]:
 
 
 def best_trial(trials: list[Trial]) -> Trial | None:
-    """Highest score; ties broken by fewer parameters, then by earlier trial."""
+    """Highest score among the trials trained to the end (pruned ones only if none was: their
+    scores are at a lower fidelity); ties broken by fewer parameters, then by earlier trial."""
     done = [t for t in trials if t.ok]
     if not done:
         return None
-    return max(done, key=lambda t: (t.score, t.val_accuracy, -t.params, -t.proposal))
+    return max(done, key=lambda t: (not t.pruned, t.score, t.val_accuracy, -t.params, -t.proposal))

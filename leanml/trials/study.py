@@ -23,6 +23,7 @@ from leanml.trials import execution as executors
 from leanml.trials import runner
 from leanml.trials.base import Algorithm, Config, Trial
 from leanml.trials.checkpoint import Checkpoint
+from leanml.trials.fidelity import Plan
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class Settings:
     measure: Any  # the `base.measure` params section (for the best model)
     sample: Any  # inputs for latency and the logged model's signature
     execution: Any = None  # the `execution` params section (None: serial, no time limit)
+    epoch_budget: int | None = None  # training epochs over all trials (None: trials only)
+    fidelity: Plan = Plan()  # multi-fidelity rungs (`trials.fidelity`)
 
 
 def _rows(trials: list[Trial], names: list[str]) -> Iterator[dict[str, Any]]:
@@ -60,6 +63,7 @@ def _rows(trials: list[Trial], names: list[str]) -> Iterator[dict[str, Any]]:
             "score": t.score,
             "params": t.params,
             "file_bytes": t.file_bytes,
+            "epochs": t.epochs,
             "seconds": round(t.seconds, 3),
             "status": t.status,
             "from_cache": t.from_cache,
@@ -93,6 +97,7 @@ def execute(
                     "file_bytes": t.file_bytes,
                     "seconds": t.seconds,
                     "evaluation": t.evaluation,
+                    "epochs": t.epochs,
                 }
             )
             if t.error:
@@ -116,6 +121,8 @@ def execute(
             executor=executor,
             trial_timeout=execution.trial_timeout if execution is not None else None,
             trial_kwargs=study.trial_kwargs,
+            epoch_budget=settings.epoch_budget,
+            fidelity=settings.fidelity,
         )
     finally:
         executor.close()
@@ -145,6 +152,8 @@ def execute(
         "proposals": len(trials),
         "cache_hits": sum(t.from_cache for t in trials),
         "failed_trials": sum(not t.ok for t in trials),
+        "pruned_trials": sum(t.pruned and not t.from_cache for t in trials),
+        "epochs_spent": sum(t.epochs for t in trials),
         "evaluations_to_best": to_best,
         "pareto_size": len(front),
         "search_seconds": seconds,
@@ -152,7 +161,7 @@ def execute(
     }
     columns = list(next(_rows(trials[:1], study.names)))
     write_csv(out.trials, _rows(trials, study.names), columns)
-    write_csv(out.convergence, curve, ["evaluation", "best_score", "best_val_accuracy"])
+    write_csv(out.convergence, curve, ["evaluation", "epochs", "best_score", "best_val_accuracy"])
     write_csv(out.pareto, _rows(front, study.names), columns)
     write_json(
         out.best,
@@ -180,7 +189,8 @@ def execute(
     print(
         f"{label}: refit val_accuracy {metrics['best_val_accuracy']:.4f} "
         f"(trial {best.val_accuracy:.4f}, score {best.score:.4f}) after "
-        f"{metrics['evaluations']} evaluations, {metrics['cache_hits']} cached, "
+        f"{metrics['evaluations']} evaluations ({metrics['epochs_spent']} epochs), "
+        f"{metrics['cache_hits']} cached, {metrics['pruned_trials']} pruned, "
         f"{metrics['failed_trials']} failed -> {out.model}"
     )
     return metrics
