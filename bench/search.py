@@ -1,11 +1,15 @@
-"""Search benchmark: GA, PSO, BO and random on one space and budget over several seeds.
+"""Search benchmark: every algorithm with and without multi-fidelity trials, at one epoch budget.
 
-Runs in-process on the prepared digits data (run `dvc repro prepare` first), with the real
-Keras objective. Reports mean ± std of the best val accuracy per algorithm, the evaluations each
-needs to reach random search's final best (mean over seeds), and the share of a search's wall
-time that is pipeline overhead (MLflow trial runs, cache, checkpoint) rather than training.
+On the prepared digits data (run `dvc repro prepare` first), with the real Keras objective, as
+`search@<algo>` runs it: the baseline as the first trial, the winner refit at full fidelity (the
+train stage's fit: 30 epochs, early stopping patience 5) from its trial's seed. For each
+algorithm × fidelity (`none`: every trial `--epochs` epochs; `asha`: rungs from `--min-epochs`
+to `--max-epochs`, eta 3) × seed it records the refit winner's val accuracy (selection read
+trials' val scores only), its test accuracy (information only), the configurations tried and the
+epochs spent. Reports mean ± std over seeds and a paired Wilcoxon test of each algorithm against
+random search at the same fidelity, and of asha against none per algorithm.
 
-    python bench/search.py [--budget 30] [--seeds 5] [--epochs 5]
+    python bench/search.py [--seeds 5] [--epoch-budget 60] [--algorithms ga pso bayes tpe random]
 """
 
 from __future__ import annotations
@@ -13,92 +17,147 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import tempfile
+import sys
 import time
 from pathlib import Path
 
 from leanml import data, paths, search
-from leanml.params import Fit, ModelSpec, Search, Tracking
-from leanml.search.objective import keras_objective
-from leanml.search.space import Space
+from leanml.params import Fidelity, Fit, Search, Train
+from leanml.search.objective import search_study
+from leanml.search.space import Space, baseline
+from leanml.study import wilcoxon_pair
+from leanml.train import evaluate
 from leanml.trials import runner
-from leanml.trials.checkpoint import Checkpoint
+from leanml.trials.fidelity import Plan
+
+OUT = Path(__file__).parent / "out"
+
+
+def one(splits, name: str, seed: int, kind: str, args) -> dict:
+    fidelity = Fidelity(kind=kind, min_epochs=args.min_epochs, max_epochs=args.max_epochs, eta=3)
+    cfg = Search(
+        budget=10_000,  # the epoch budget ends every search
+        epoch_budget=args.epoch_budget,
+        fit=Fit(epochs=args.epochs, early_stopping_patience=2),
+        fidelity=fidelity,
+    )
+    train = Train()
+    space = Space.from_params(cfg.space)
+    study = search_study(space, splits, train.model, cfg, name, "bench", train.fit_settings())
+    algo = search.create(name, space, cfg, seed, cfg.budget, [baseline(train, space)])
+    start = time.perf_counter()
+    trials = runner.run(
+        algo,
+        study.objective,
+        budget=cfg.budget,
+        seed=seed,
+        score=study.score,
+        progress=False,
+        epoch_budget=cfg.epoch_budget,
+        fidelity=Plan.of(fidelity, args.epochs),
+    )
+    best = runner.best_trial(trials)
+    refit = study.refit(best)
+    return {
+        "algorithm": name,
+        "fidelity": kind,
+        "seed": seed,
+        "configs": sum(not t.from_cache for t in trials),
+        "pruned": sum(t.pruned for t in trials if not t.from_cache),
+        "epochs": sum(t.epochs for t in trials),
+        "trial_val_accuracy": best.val_accuracy,
+        "refit_val_accuracy": refit.metrics["val_accuracy"],
+        "refit_test_accuracy": evaluate(refit.model, splits.test)["accuracy"],
+        "winner_is_baseline": best.proposal == 0,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def mean_std(values: list[float]) -> str:
+    return f"{statistics.mean(values):.4f} ± {statistics.pstdev(values):.4f}"
+
+
+def table(rows: list[dict], baseline_val: float, baseline_test: float) -> str:
+    lines = [
+        f"Baseline (train stage, seed 42): val {baseline_val:.4f}, test {baseline_test:.4f}.",
+        "",
+        "| algorithm | fidelity | refit val (mean ± std) | refit test | configs | epochs "
+        "| pruned | winner = baseline | vs random (wins/losses, p) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["algorithm"], row["fidelity"]), []).append(row)
+    for (name, kind), runs in groups.items():
+        runs = sorted(runs, key=lambda r: r["seed"])
+        vals = [r["refit_val_accuracy"] for r in runs]
+        rnd = sorted(groups.get(("random", kind), []), key=lambda r: r["seed"])
+        versus = "—"
+        if name != "random" and len(rnd) == len(runs):
+            test = wilcoxon_pair(vals, [r["refit_val_accuracy"] for r in rnd])
+            p = "n/a" if test["p_value"] is None else f"{test['p_value']:.3f}"
+            versus = f"{test['a_wins']}/{test['b_wins']}, p {p}"
+        lines.append(
+            f"| {name} | {kind} | {mean_std(vals)} "
+            f"| {mean_std([r['refit_test_accuracy'] for r in runs])} "
+            f"| {statistics.mean(r['configs'] for r in runs):.1f} "
+            f"| {statistics.mean(r['epochs'] for r in runs):.1f} "
+            f"| {statistics.mean(r['pruned'] for r in runs):.1f} "
+            f"| {sum(r['winner_is_baseline'] for r in runs)}/{len(runs)} | {versus} |"
+        )
+    lines += ["", "asha vs none per algorithm (paired by seed, refit val accuracy):", ""]
+    for name in dict.fromkeys(r["algorithm"] for r in rows):
+        a = sorted(groups.get((name, "asha"), []), key=lambda r: r["seed"])
+        b = sorted(groups.get((name, "none"), []), key=lambda r: r["seed"])
+        if a and len(a) == len(b):
+            test = wilcoxon_pair(
+                [r["refit_val_accuracy"] for r in a], [r["refit_val_accuracy"] for r in b]
+            )
+            p = "n/a" if test["p_value"] is None else f"{test['p_value']:.3f}"
+            ratio = statistics.mean(r["configs"] for r in a) / statistics.mean(
+                r["configs"] for r in b
+            )
+            lines.append(
+                f"- {name}: asha − none {test['mean_diff']:+.4f} "
+                f"({test['a_wins']} wins / {test['b_wins']} losses, p {p}); "
+                f"{ratio:.2f}× the configurations"
+            )
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--budget", type=int, default=30)
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epoch-budget", type=int, default=60)
+    parser.add_argument("--epochs", type=int, default=6, help="fidelity none: epochs per trial")
+    parser.add_argument("--min-epochs", type=int, default=1)
+    parser.add_argument("--max-epochs", type=int, default=9)
+    parser.add_argument("--algorithms", nargs="+", default=list(search.ALGORITHMS))
+    parser.add_argument("--fidelities", nargs="+", default=["none", "asha"])
+    parser.add_argument("--out", type=Path, default=OUT / "search.json")
     args = parser.parse_args()
 
     splits = data.load_prepared(paths.load().prepare)
-    cfg = Search(budget=args.budget, fit=Fit(epochs=args.epochs, early_stopping_patience=2))
-    space = Space.from_params(cfg.space)
-    objective = keras_objective(splits, ModelSpec(), cfg.fit)
-    results: dict[str, list] = {name: [] for name in search.ALGORITHMS}
+    rows = json.loads(args.out.read_text()) if args.out.is_file() else []
+    done = {(r["algorithm"], r["fidelity"], r["seed"]) for r in rows}
     for seed in range(args.seeds):
-        for name in search.ALGORITHMS:
-            algo = search.create(name, space, cfg, seed, cfg.budget)
-            trials = runner.run(algo, objective, budget=cfg.budget, seed=seed, progress=False)
-            curve = runner.convergence(trials)
-            results[name].append({"best": curve[-1]["best_val_accuracy"], "curve": curve})
-            print(f"seed {seed} {name}: best {curve[-1]['best_val_accuracy']:.4f}", flush=True)
+        for kind in args.fidelities:
+            for name in args.algorithms:
+                if (name, kind, seed) in done:
+                    continue  # resume: every finished run is kept in the JSON file
+                row = one(splits, name, seed, kind, args)
+                rows.append(row)
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                args.out.write_text(json.dumps(rows, indent=1))
+                print(json.dumps(row), file=sys.stderr, flush=True)
 
-    table = {}
-    for name, runs in results.items():
-        bests = [r["best"] for r in runs]
-        to_random = []
-        for run, rnd in zip(runs, results["random"], strict=True):
-            target = rnd["best"]
-            hit = next(
-                (r["evaluation"] for r in run["curve"] if r["best_val_accuracy"] >= target), None
-            )
-            to_random.append(hit if hit is not None else float("nan"))
-        reached = [x for x in to_random if x == x]
-        table[name] = {
-            "best_val_accuracy_mean": round(statistics.mean(bests), 4),
-            "best_val_accuracy_std": round(statistics.pstdev(bests), 4),
-            "evals_to_random_best_mean": round(statistics.mean(reached), 1) if reached else None,
-            "reached_random_best": f"{len(reached)}/{len(runs)}",
-        }
-    print(json.dumps(table, indent=2))
-    print(json.dumps({"overhead": overhead(splits, cfg, space)}, indent=2))
+    from leanml.train import train_and_score
 
-
-def overhead(splits, cfg: Search, space: Space, budget: int = 10) -> dict:
-    """Wall time of a random search with MLflow trial runs and a checkpoint vs its training."""
-    from leanml import tracking
-
-    with tempfile.TemporaryDirectory() as tmp:
-        track = Tracking(uri=f"sqlite:///{tmp}/mlflow.db", experiment="bench")
-        objective = keras_objective(splits, ModelSpec(), cfg.fit)
-        algo = search.create("random", space, cfg, 0, budget)
-        with tracking.stage_run("search@bench", track) as run:
-
-            def on_trial(t):
-                with run.child(f"trial-{t.proposal}", t.config, {"status": t.status}) as child:
-                    child.log_metrics({"val_accuracy": t.val_accuracy, "params": t.params})
-
-            start = time.perf_counter()
-            trials = runner.run(
-                algo,
-                objective,
-                budget=budget,
-                seed=0,
-                progress=False,
-                checkpoint=Checkpoint(Path(tmp) / "ck.jsonl", "bench"),
-                on_trial=on_trial,
-            )
-            wall = time.perf_counter() - start
-    trained = sum(t.seconds for t in trials)
-    return {
-        "trials": len(trials),
-        "wall_s": round(wall, 2),
-        "objective_s": round(trained, 2),
-        "overhead_share": round(1 - trained / wall, 4),
-        "per_trial_overhead_ms": round(1000 * (wall - trained) / len(trials), 1),
-    }
+    train = Train()
+    ref = train_and_score(train.model, splits, train.fit_settings(), seed=42, progress=False)
+    report = table(rows, ref.metrics["val_accuracy"], evaluate(ref.model, splits.test)["accuracy"])
+    args.out.with_suffix(".md").write_text(report)
+    print(report)
 
 
 if __name__ == "__main__":

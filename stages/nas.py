@@ -57,7 +57,7 @@ def main() -> None:
             splits.val.x[:64],
             cfg.execution,
             epoch_budget=ncfg.epoch_budget,
-            fidelity=Plan.of(ncfg.fidelity),
+            fidelity=Plan.of(ncfg.fidelity, ncfg.fit.epochs),
         )
         out = paths.item(all_paths.nas, strategy)
         execute(study, algorithm, run, out, settings)

@@ -35,7 +35,7 @@ def main() -> None:
             splits.val.x[:64],
             cfg.execution,
             epoch_budget=scfg.epoch_budget,
-            fidelity=Plan.of(scfg.fidelity),
+            fidelity=Plan.of(scfg.fidelity, scfg.fit.epochs),
         )
         initial = [baseline(cfg.train, space)] if scfg.include_baseline else []
         algorithm = search.create(algo, space, scfg, base.seed, scfg.budget, initial)

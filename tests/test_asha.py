@@ -294,3 +294,16 @@ def test_real_keras_trials_stop_at_the_rungs(tiny_splits):
             # the score at the fidelity reached: the model as it was when it stopped
             assert t.val_accuracy == pytest.approx(curve[-1], abs=1e-6)
     assert np.isfinite([t.val_accuracy for t in trials]).all()
+
+
+def test_epoch_budget_without_rungs_counts_the_fit_epochs():
+    # one batch of 20: with 9-epoch trials and 30 epochs, trials start at 0, 9, 18, 27 spent
+    trials = runner.run(
+        FixedList([{"q": q / 100} for q in range(20)], batch=20),
+        q_objective,
+        budget=20,
+        progress=False,
+        fidelity=Plan.of(None, fit_epochs=9),
+        epoch_budget=30,
+    )
+    assert [t.epochs for t in trials] == [9, 9, 9, 9]

@@ -44,10 +44,11 @@ class Plan:
     wave: int = 1  # trials started together: they do not see each other's rung values
 
     @classmethod
-    def of(cls, cfg: Any) -> Plan:
-        """From a `Fidelity` params section (or None: no rungs)."""
+    def of(cls, cfg: Any, fit_epochs: int = 1) -> Plan:
+        """From a `Fidelity` params section (None: no rungs). Without rungs every trial is
+        expected to train `fit_epochs` (what an epoch budget counts before a trial runs)."""
         if cfg is None or cfg.kind == "none":
-            return cls()
+            return cls(min_epochs=fit_epochs, max_epochs=fit_epochs)
         return cls(cfg.kind, cfg.min_epochs, cfg.max_epochs, cfg.eta, cfg.wave)
 
     @property
