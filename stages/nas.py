@@ -1,5 +1,7 @@
 """nas@<strategy>: architecture search with one strategy over the shared space and budget."""
 
+from dataclasses import replace
+
 from leanml import data, nas, params, paths, stage, tracking
 from leanml.errors import LeanmlError
 from leanml.io import read_json, write_json
@@ -31,7 +33,7 @@ def main() -> None:
     from leanml.nas.space import ArchSpace
     from leanml.trials.fidelity import Plan
     from leanml.trials.fingerprint import fingerprint
-    from leanml.trials.study import Settings, execute
+    from leanml.trials.study import Settings, baseline_model, execute
 
     used = nas.used_params(cfg, strategy)
     label = f"nas@{strategy}"
@@ -49,6 +51,8 @@ def main() -> None:
         fp = fingerprint(used, card["sha256"], *inputs)
         final_fit = ncfg.final_fit or cfg.train.fit_settings()
         study = nas_study(space, splits, ncfg, algorithm, strategy, fp, final_fit)
+        if ncfg.include_baseline:  # the baseline model competes with the refit winner
+            study = replace(study, incumbent=baseline_model(all_paths.train.model, splits.val))
         settings = Settings(
             label,
             ncfg.budget,

@@ -1,5 +1,7 @@
 """search@<algo>: hyper-parameter search with one algorithm over the shared space and budget."""
 
+from dataclasses import replace
+
 from leanml import data, params, paths, search, stage, tracking
 from leanml.io import read_json
 
@@ -15,7 +17,7 @@ def main() -> None:
     from leanml.search.space import Space, baseline
     from leanml.trials.fidelity import Plan
     from leanml.trials.fingerprint import fingerprint
-    from leanml.trials.study import Settings, execute
+    from leanml.trials.study import Settings, baseline_model, execute
 
     base, scfg = cfg.base, cfg.search
     used = search.used_params(cfg, algo)
@@ -27,6 +29,8 @@ def main() -> None:
         final_fit = scfg.final_fit or cfg.train.fit_settings()
         fp = fingerprint(used, card["sha256"])
         study = search_study(space, splits, cfg.train.model, scfg, algo, fp, final_fit)
+        if scfg.include_baseline:  # the baseline model competes with the refit winner
+            study = replace(study, incumbent=baseline_model(all_paths.train.model, splits.val))
         settings = Settings(
             label,
             scfg.budget,

@@ -6,7 +6,7 @@ real models on a few hundred digits samples.
 
 import pytest
 
-from leanml import nas, search
+from leanml import nas, params, search
 from leanml.nas.objective import reward
 from leanml.nas.space import ArchSpace
 from leanml.params import RL, Bayes, Fit, ModelSpec, Nas, NasSpace, Search, Train
@@ -178,3 +178,65 @@ def test_refit_uses_the_final_fit_and_reproduces_bytes(tiny_splits, tmp_path):
     # without a final fit the refit is the trial's own fit: its val accuracy exactly
     same = search_study(space, tiny_splits, ModelSpec(), cfg, "random", "fp").refit(trial)
     assert same.metrics["val_accuracy"] == trial.val_accuracy
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("baseline_epochs, kept", [(8, "baseline"), (1, "refit")])
+def test_the_baseline_model_is_kept_only_when_the_refit_scores_lower_on_val(
+    tiny_splits, tmp_path, tracking_cfg, baseline_epochs, kept
+):
+    import json
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from leanml import measure, models, tracking
+    from leanml.paths import item
+    from leanml.search.objective import search_study
+    from leanml.train import evaluate, train_and_score
+    from leanml.trials.study import Settings, baseline_model, execute
+
+    # the "train stage": the default MLP at 8 epochs (above a 2-epoch refit) or 1 epoch at a
+    # tiny learning rate (below it)
+    lr = 0.001 if baseline_epochs > 1 else 1e-5
+    fit = Fit(epochs=baseline_epochs, early_stopping_patience=0, learning_rate=lr)
+    base = train_and_score(ModelSpec(), tiny_splits, fit, seed=1, progress=False)
+    path = measure.save_model(base.model, tmp_path / "train.keras")
+    base_val = evaluate(base.model, tiny_splits.val)["accuracy"]
+
+    cfg = Search(budget=5, fit=Fit(epochs=1, early_stopping_patience=0))
+    space = Space.from_params(cfg.space)
+    final = Fit(epochs=2, early_stopping_patience=0)
+    study = search_study(space, tiny_splits, ModelSpec(), cfg, "random", "fp", final)
+    study = replace(study, incumbent=baseline_model(path, tiny_splits.val))
+    group = SimpleNamespace(
+        reports=tmp_path / "reports",
+        models=tmp_path / "models",
+        files=SimpleNamespace(
+            trials="trials.csv",
+            convergence="convergence.csv",
+            pareto="pareto.csv",
+            best="best.json",
+            metrics="metrics.json",
+            timings="timings.json",
+        ),
+        model_files=SimpleNamespace(model="best.keras", checkpoint="checkpoint.jsonl"),
+    )
+    out = item(group, "random")
+    algo = search.create("random", space, cfg, 0, 2, [baseline(Train(), space)])
+    settings = Settings(
+        "search@random", 2, 0, params.Measure(runs=3, warmup=1), tiny_splits.val.x[:8]
+    )
+    with tracking.stage_run("search@random", tracking_cfg) as run:
+        metrics = execute(study, algo, run, out, settings)
+    best = json.loads(out.best.read_text())
+    assert best["source"] == kept
+    assert metrics["winner_is_baseline"] == int(kept == "baseline")
+    refit_val = metrics["refit_val_accuracy"]
+    if kept == "baseline":
+        assert base_val > refit_val
+        assert metrics["best_val_accuracy"] == best["val_accuracy"] == base_val
+    else:
+        assert base_val <= refit_val
+        assert metrics["best_val_accuracy"] == refit_val
+    saved = evaluate(models.load(out.model), tiny_splits.val)["accuracy"]
+    assert saved == metrics["best_val_accuracy"]  # the file is the model the metrics describe

@@ -346,7 +346,7 @@ BAD_PARAMS = [
         id="dim-not-a-mapping",
     ),
     bad(
-        {"search.ga.population": 50}, "search.ga.population", "must be ≤ search.budget (8), got 50"
+        {"search.ga.population": 50}, "search.ga.population", "must be ≤ search.budget (24), got 50"
     ),
     bad(
         {"search.ga.crossover_prob": 1.5},
@@ -372,9 +372,30 @@ BAD_PARAMS = [
     ),
     bad({"search.bayes.batch": 0}, "search.bayes.batch", "must be an integer ≥ 1 (points per ask"),
     bad(
-        {"search.bayes.initial_points": 9},
+        {"search.bayes.initial_points": 25},
         "search.bayes.initial_points",
-        "must be ≤ search.budget (8), got 9",
+        "must be ≤ search.budget (24), got 25",
+    ),
+    bad(
+        {"search.fidelity.kind": "bohb"},
+        "search.fidelity.kind",
+        "must be one of 'none', 'asha', 'hyperband', got 'bohb'",
+    ),
+    bad(
+        {"search.fidelity.min_epochs": 9},
+        "search.fidelity.min_epochs",
+        "must be < max_epochs (9) for kind 'asha', got 9",
+    ),
+    bad({"search.fidelity.eta": 1}, "search.fidelity.eta", "must be an integer ≥ 2, got 1"),
+    bad(
+        {"search.epoch_budget": 0},
+        "search.epoch_budget",
+        "must be null (count trials only) or an integer ≥ 1, got 0",
+    ),
+    bad(
+        {"nas.fidelity.wave": 0},
+        "nas.fidelity.wave",
+        "must be an integer ≥ 1 (trials started together",
     ),
     bad(
         {"search.random.log_uniform": "yes"},
