@@ -49,9 +49,11 @@ COMPRESS = members("compress")
 SEARCH_TINY = {
     "budget": 3,
     "fit": {"epochs": 1, "early_stopping_patience": 0},
-    # the refit at the trials' own tiny fidelity: the pipeline test stays fast, and the refit
+    # ASHA with one rung: a trial stops after 1 epoch or trains 2
+    "fidelity": {"kind": "asha", "min_epochs": 1, "max_epochs": 2, "eta": 3},
+    # the refit at the trials' own full fidelity: the pipeline test stays fast, and the refit
     # must then reproduce its trial exactly
-    "final_fit": {"epochs": 1, "early_stopping_patience": 0},
+    "final_fit": {"epochs": 2, "early_stopping_patience": 0},
     "ga": {"population": 2},
     "pso": {"particles": 2},
     "bayes": {"initial_points": 2, "acq_points": 100},

@@ -135,6 +135,7 @@ def test_search_stages(project):
 
     _sh(project, "dvc", "repro", "search_report")
     client, runs = _runs(project)
+    base_val = json.loads((project / "reports/train/metrics.json").read_text())["val_accuracy"]
     for algo in SEARCH:
         reports = project / "reports/search" / algo
         trials = list(csv.DictReader((reports / "trials.csv").open()))
@@ -154,10 +155,17 @@ def test_search_stages(project):
         best = json.loads((reports / "best.json").read_text())
         assert metrics["evaluations"] == 3
         assert metrics["best_score"] == max(float(t["score"]) for t in trials)
-        # the refit (final_fit equals the trials' fit here) reproduces its trial exactly
-        assert metrics["best_val_accuracy"] == best["val_accuracy"] == best["score"]
+        # the refit (final_fit equals the trials' full fit here) reproduces its trial exactly
+        assert metrics["refit_val_accuracy"] == best["refit_val_accuracy"] == best["score"]
         assert metrics["trial_val_accuracy"] == best["trial_val_accuracy"] == best["score"]
-        assert metrics["refit_epochs_run"] == 1
+        assert metrics["refit_epochs_run"] == 2
+        # the kept model: the baseline's (train stage) only when strictly higher on val
+        assert best["source"] == ("baseline" if base_val > best["score"] else "refit")
+        assert metrics["best_val_accuracy"] == best["val_accuracy"] == max(base_val, best["score"])
+        assert metrics["winner_is_baseline"] == int(best["source"] == "baseline")
+        # ASHA (rung at 1 epoch): the trials stopped there ran one epoch, the others two
+        for t in trained:
+            assert int(t["epochs"]) == (1 if t["status"] == "pruned" else 2)
         model = project / "models/search" / algo / "best.keras"
         assert metrics["best_file_bytes"] == model.stat().st_size
         curve = list(csv.DictReader((reports / "convergence.csv").open()))
@@ -260,7 +268,8 @@ def test_nas_stages(project):
         metrics = json.loads((reports / "metrics.json").read_text())
         best = json.loads((reports / "best.json").read_text())
         assert metrics["evaluations"] == 2 and best["architecture"]
-        assert metrics["best_val_accuracy"] == best["val_accuracy"] == best["trial_val_accuracy"]
+        assert metrics["refit_val_accuracy"] == best["trial_val_accuracy"]  # the same fit
+        assert metrics["best_val_accuracy"] == best["val_accuracy"] >= best["refit_val_accuracy"]
         assert (project / "models/nas" / strategy / "best.keras").stat().st_size > 0
         # every child trained is a nested run of the stage run that trained it (a later rerun
         # that replays the whole checkpoint, e.g. after `dvc exp run -S train.epochs=3` touched

@@ -24,6 +24,10 @@ def project(tmp_path):
     cfg["search"]["pso"]["particles"] = 2
     cfg["search"]["bayes"]["initial_points"] = 2
     cfg["search"]["fit"].update({"epochs": 2, "early_stopping_patience": 0})
+    cfg["search"]["fidelity"]["kind"] = "none"  # every trial 2 epochs (tests/test_asha.py: rungs)
+    # no train stage here: no baseline trial and no baseline model to compare the winner with
+    cfg["search"]["include_baseline"] = False
+    cfg["nas"]["include_baseline"] = False
     cfg["base"]["measure"] = {"warmup": 1, "runs": 5, "batch_size": 32}
     cfg["nas"]["budget"] = 4
     cfg["nas"]["fit"].update({"epochs": 1, "early_stopping_patience": 0})
