@@ -51,8 +51,18 @@ def convergence_report(group, names: Iterable[str], title: str) -> list[str]:
         with open(out.convergence) as handle:
             curves[name] = list(csv.DictReader(handle))
         metrics = read_json(out.metrics)
-        keys = ("best_score", "best_val_accuracy", "evaluations", "evaluations_to_best")
-        summary[name] = {k: metrics[k] for k in keys}
+        keys = (
+            "best_score",
+            "trial_val_accuracy",  # the winner's trial
+            "refit_val_accuracy",  # its refit at full fidelity
+            "best_val_accuracy",  # the kept model (the refit, or the baseline when higher)
+            "winner_is_baseline",
+            "evaluations",
+            "epochs_spent",
+            "pruned_trials",
+            "evaluations_to_best",
+        )
+        summary[name] = {k: metrics[k] for k in keys if k in metrics}
     if not curves:
         family = group.reports.name
         raise LeanmlError(

@@ -167,14 +167,18 @@ def plot_history(history: list[dict[str, float]], target: str | Path, title: str
 def plot_convergence(
     curves: dict[str, list[dict]], target: str | Path, title: str, y: str = "best_score"
 ) -> None:
-    """Best-so-far vs evaluations, one line per algorithm, on one chart."""
+    """Best-so-far vs training epochs spent (the compute every algorithm gets the same budget
+    of), or vs evaluations for curves without an `epochs` column; one line per algorithm."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
+    by_epochs = all(rows and "epochs" in rows[0] for rows in curves.values())
+    x = "epochs" if by_epochs else "evaluation"
     for name, rows in sorted(curves.items()):
-        xs = [int(r["evaluation"]) for r in rows]
+        xs = [int(r[x]) for r in rows]
         ys = [float(r[y]) for r in rows]
         ax.step(xs, ys, where="post", label=name, marker="o", markersize=3)
-    ax.set(xlabel="evaluations (models trained)", ylabel=y.replace("_", " "), title=title)
+    xlabel = "training epochs spent" if by_epochs else "evaluations (models trained)"
+    ax.set(xlabel=xlabel, ylabel=y.replace("_", " "), title=title)
     ax.grid(alpha=0.3)
     ax.legend()
     _save(fig, target)
