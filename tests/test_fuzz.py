@@ -567,7 +567,7 @@ BAD_PARAMS = [
     bad(
         {"evaluate.latency_runs": 5},
         "evaluate.latency_runs",
-        "unknown key in evaluate; allowed keys are families, within_pp, size, measure",
+        "unknown key in evaluate; allowed keys are families, within_pp, size, language, measure",
     ),
     # --- execution -----------------------------------------------------------------------------
     bad(

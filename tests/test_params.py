@@ -250,7 +250,7 @@ def test_empty_mapping_gives_defaults():
         (
             {"evaluate": {"latency_runs": 5}},
             "evaluate.latency_runs: unknown key in evaluate; allowed keys are families, within_pp, "
-            "size, measure",
+            "size, language, measure",
         ),
     ],
 )

@@ -10,6 +10,8 @@ from leanml.params.base import Measure
 from leanml.params.schema import Choice, Float, KeyError_, Section
 
 SIZE_METRICS = ("artifact_bytes", "file_bytes", "gzip_bytes", "artifact_gzip_bytes")
+# The language of the report's tables and summary.md (leanml.report.i18n.LANGUAGES).
+LANGUAGES = ("en", "zh")
 
 
 class Evaluate(Section):
@@ -23,6 +25,12 @@ class Evaluate(Section):
     )
     within_pp: float = Float(1.0, ge=0, le=100)
     size: Literal[SIZE_METRICS] = Choice("artifact_bytes", SIZE_METRICS)  # type: ignore[valid-type]
+    # Chinese (zh) headers, captions and notes for a thesis in a ctex template; numbers, model
+    # names, CSV/JSON files and the stage's messages are the same in both languages.
+    language: Literal[LANGUAGES] = Field(  # type: ignore[valid-type]
+        "en",
+        description="'en' (English tables) or 'zh' (Chinese tables for a ctex/xelatex thesis)",
+    )
     # Its own latency protocol, so re-timing every candidate stays quick (base.measure is used
     # by the stages that time one model each).
     measure: Measure = Measure(warmup=5, runs=50, batch_size=256)

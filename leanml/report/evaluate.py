@@ -13,7 +13,7 @@ from typing import Any
 
 from leanml.discover import Candidate, Discovery
 from leanml.io import atomic_write_bytes, write_csv, write_json, write_metrics
-from leanml.report import figures, summary
+from leanml.report import figures, i18n, summary
 from leanml.report.convergence import convergence_curves
 from leanml.report.leaderboard import (
     COLUMNS,
@@ -60,8 +60,13 @@ def write_all(
     size: str,
     within_pp: float,
     context: dict[str, Any],
+    language: str = "en",
 ) -> dict[str, Any]:
-    """Write every output; return the flat metrics (also written to `out.metrics`)."""
+    """Write every output; return the flat metrics (also written to `out.metrics`).
+
+    `language` (`evaluate.language`) is that of the tables, summary.md and, when a font can draw
+    them, the figure labels; CSV/JSON files and names are the same in every language.
+    """
     for row in rows:
         row["front"] = _front(row)
         row["path"] = relative(row["path"], root)
@@ -80,18 +85,19 @@ def write_all(
         out.written.append(out.timings)
     out.written += [out.leaderboard, out.pareto, out.per_class, out.confusion, out.metrics]
 
-    fig_paths = _write_figures(scored, rows, out.figures, reports_root, size)
+    fig_paths = _write_figures(scored, rows, out.figures, reports_root, size, language)
     out.written += [p for _, p in fig_paths]
 
     # LaTeX: one leaderboard, one table per family
     out.tables.mkdir(parents=True, exist_ok=True)
     leaderboard_tex = out.tables / "leaderboard.tex"
-    tex = summary.leaderboard_latex(rows, size, context.get("n_test", "?"))
+    tex = summary.leaderboard_latex(rows, size, context.get("n_test", "?"), language)
     atomic_write_bytes(leaderboard_tex, tex.encode())
     family_tex: dict[str, Path] = {}
     for family in sorted({r["family"] for r in rows}):
         family_tex[family] = out.tables / f"{family}.tex"
-        atomic_write_bytes(family_tex[family], summary.family_latex(rows, family, size).encode())
+        tex = summary.family_latex(rows, family, size, language)
+        atomic_write_bytes(family_tex[family], tex.encode())
     out.written += [leaderboard_tex, *family_tex.values()]
 
     md = summary.markdown(
@@ -106,6 +112,7 @@ def write_all(
         within_pp=within_pp,
         context=context,
         best_classes=class_rows[0],
+        language=language,
     )
     atomic_write_bytes(out.summary, md.encode())
     out.written.append(out.summary)
@@ -118,28 +125,60 @@ def _write_figures(
     folder: Path,
     reports_root: Path,
     size: str,
+    language: str = "en",
 ) -> list[tuple[str, Path]]:
-    """Pareto, confusion of the best, compression and convergence PNGs; (title, path) each."""
+    """Pareto, confusion of the best, compression and convergence PNGs; (title, path) each.
+
+    Chinese labels are drawn only with a font whose character map covers them all; without one
+    the figures keep their English labels (a missing glyph would print as an empty box). The
+    titles returned (Markdown alt text) are always in `language`.
+    """
+    import matplotlib
+
+    font = i18n.cjk_font() if language == "zh" else None
+    drawn = "zh" if font else "en"
+    rc = {}
+    if font:
+        # CJK fonts often lack the Unicode minus sign: draw it as ASCII '-'
+        sans = [font, *matplotlib.rcParams["font.sans-serif"]]
+        rc = {"font.family": "sans-serif", "font.sans-serif": sans, "axes.unicode_minus": False}
+    with matplotlib.rc_context(rc):
+        return _draw_figures(scored, rows, folder, reports_root, size, language, drawn)
+
+
+def _draw_figures(
+    scored: Sequence[tuple[Candidate, dict[str, Any]]],
+    rows: Sequence[dict[str, Any]],
+    folder: Path,
+    reports_root: Path,
+    size: str,
+    language: str,
+    drawn: str,
+) -> list[tuple[str, Path]]:
+    """`_write_figures`' drawing; `drawn` is the language of the labels inside the PNGs."""
     fig_paths: list[tuple[str, Path]] = []
     pareto_png = folder / "pareto.png"
-    figures.plot_pareto(rows, pareto_png, summary.SIZE_NAMES[size])
-    fig_paths.append(("Pareto fronts: test accuracy vs size and vs latency", pareto_png))
+    figures.plot_pareto(rows, pareto_png, i18n.size_name(size, drawn), drawn)
+    fig_paths.append((i18n.text("fig.pareto", language), pareto_png))
     best = rows[0]
     confusion = dict((c.name, s["confusion"]) for c, s in scored)[best["name"]]
     confusion_png = folder / "confusion_best.png"
-    figures.plot_confusion(confusion, confusion_png, f"{best['name']} (test split)")
-    fig_paths.append((f"Confusion matrix of the best model, {best['name']}", confusion_png))
+    title = i18n.text("fig.confusion_title", drawn, best=best["name"])
+    figures.plot_confusion(confusion, confusion_png, title, drawn)
+    fig_paths.append((i18n.text("fig.confusion", language, best=best["name"]), confusion_png))
     compressed = [r for r in rows if r["family"] == "compress"]
     if compressed:
         compression_png = folder / "compression.png"
-        figures.plot_compression(compressed, compression_png, baseline_row(rows))
-        fig_paths.append(("Compression: test accuracy vs each method's setting", compression_png))
+        figures.plot_compression(compressed, compression_png, baseline_row(rows), drawn)
+        fig_paths.append((i18n.text("fig.compression", language), compression_png))
     for family in sorted({r["family"] for r in rows}):
         curves = convergence_curves(reports_root, family)
         if curves:
             png = folder / f"{family}_convergence.png"
+            # plot_convergence draws English axis labels: its title stays English too
             figures.plot_convergence(curves, png, f"{family}: best score so far (validation)")
-            fig_paths.append((f"{family}: convergence of every method (validation score)", png))
+            label = i18n.text("fig.convergence", language, family=i18n.family(family, language))
+            fig_paths.append((label, png))
     return fig_paths
 
 
@@ -213,6 +252,7 @@ def run(all_paths, cfg, on_warning=print) -> tuple[dict[str, Any], list[dict], O
         size=ev.size,
         within_pp=ev.within_pp,
         context=context,
+        language=ev.language,
     )
     return metrics, rows, out
 

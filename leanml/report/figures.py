@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from leanml.io import atomic_path
+from leanml.report.i18n import figure_label
 
 MARKERS = "os^Dv<>Pp*hX"
 
@@ -30,9 +31,18 @@ def _save(fig, target: str | Path) -> None:
     plt.close(fig)
 
 
-def plot_pareto(rows: Sequence[dict], target: str | Path, size_label: str) -> None:
-    """Accuracy vs size and accuracy vs latency, one colour per family, fronts drawn as steps."""
+def plot_pareto(
+    rows: Sequence[dict], target: str | Path, size_label: str, language: str = "en"
+) -> None:
+    """Accuracy vs size and accuracy vs latency, one colour per family, fronts drawn as steps.
+
+    `language` "zh" only when the caller has found a font that draws the labels (`i18n.cjk_font`).
+    """
     plt = _plt()
+
+    def tr(label: str, **fields) -> str:
+        return figure_label(label, language, **fields)
+
     families = sorted({r["family"] for r in rows})
     colours = {f: plt.cm.tab10(i % 10) for i, f in enumerate(families)}
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
@@ -55,7 +65,7 @@ def plot_pareto(rows: Sequence[dict], target: str | Path, size_label: str) -> No
             where="post",
             color="black",
             lw=1,
-            label="Pareto front",
+            label=tr("Pareto front"),
         )
         for r in front:
             ax.annotate(
@@ -67,17 +77,25 @@ def plot_pareto(rows: Sequence[dict], target: str | Path, size_label: str) -> No
             )
         if cost == "size_bytes":
             ax.set_xscale("log")
-        ax.set_ylabel("test accuracy (%)")
+        ax.set_ylabel(tr("test accuracy (%)"))
         ax.grid(alpha=0.3)
-    axes[0].set(xlabel=f"size on disk (bytes, {size_label})", title="accuracy vs size")
-    axes[1].set(xlabel="CPU latency, batch 1, p50 (ms)", title="accuracy vs latency")
+    axes[0].set(
+        xlabel=tr("size on disk (bytes, {size})", size=size_label), title=tr("accuracy vs size")
+    )
+    axes[1].set(xlabel=tr("CPU latency, batch 1, p50 (ms)"), title=tr("accuracy vs latency"))
     axes[0].legend(fontsize=7)
     _save(fig, target)
 
 
-def plot_compression(rows: Sequence[dict], target: str | Path, baseline: dict | None) -> None:
+def plot_compression(
+    rows: Sequence[dict], target: str | Path, baseline: dict | None, language: str = "en"
+) -> None:
     """Per compression method: accuracy vs its knob (the first setting) and vs size."""
     plt = _plt()
+
+    def tr(label: str) -> str:
+        return figure_label(label, language)
+
     methods = sorted({r["method"] for r in rows})
     fig, axes = plt.subplots(1, len(methods) + 1, figsize=(4 * (len(methods) + 1), 3.8))
     axes = np.atleast_1d(axes)
@@ -105,7 +123,7 @@ def plot_compression(rows: Sequence[dict], target: str | Path, baseline: dict | 
             ax_knob.tick_params(axis="x", labelsize=6)
         if baseline is not None:
             ax_knob.axhline(100 * baseline["accuracy"], color="grey", ls="--", lw=1)
-        ax_knob.set(title=method, ylabel="test accuracy (%)")
+        ax_knob.set(title=method, ylabel=tr("test accuracy (%)"))
         ax_knob.grid(alpha=0.3)
         axes[-1].plot(
             [r["size_bytes"] for r in members],
@@ -115,15 +133,25 @@ def plot_compression(rows: Sequence[dict], target: str | Path, baseline: dict | 
         )
     if baseline is not None:
         axes[-1].plot(
-            [baseline["size_bytes"]], [100 * baseline["accuracy"]], "k*", ms=10, label="baseline"
+            [baseline["size_bytes"]],
+            [100 * baseline["accuracy"]],
+            "k*",
+            ms=10,
+            label=tr("baseline"),
         )
-    axes[-1].set(xscale="log", xlabel="size on disk (bytes)", title="all methods: accuracy vs size")
+    axes[-1].set(
+        xscale="log",
+        xlabel=tr("size on disk (bytes)"),
+        title=tr("all methods: accuracy vs size"),
+    )
     axes[-1].grid(alpha=0.3)
     axes[-1].legend(fontsize=7)
     _save(fig, target)
 
 
-def plot_confusion(matrix: Sequence[Sequence[int]], target: str | Path, title: str) -> None:
+def plot_confusion(
+    matrix: Sequence[Sequence[int]], target: str | Path, title: str, language: str = "en"
+) -> None:
     """A confusion matrix with counts in the cells (rows: true class, columns: predicted)."""
     plt = _plt()
     m = np.asarray(matrix)
@@ -139,8 +167,8 @@ def plot_confusion(matrix: Sequence[Sequence[int]], target: str | Path, title: s
     ax.set(
         xticks=range(n),
         yticks=range(n),
-        xlabel="predicted class",
-        ylabel="true class",
+        xlabel=figure_label("predicted class", language),
+        ylabel=figure_label("true class", language),
         title=title,
     )
     _save(fig, target)

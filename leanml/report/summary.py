@@ -7,17 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from leanml.discover import Discovery
-from leanml.report import tables
+from leanml.report import i18n, tables
 from leanml.report.leaderboard import relative
 from leanml.report.tables import Column
 
-SIZE_NAMES = {
-    "artifact_bytes": "most compact real file",
-    "file_bytes": "runnable model file",
-    "gzip_bytes": "runnable model file, gzipped",
-    "artifact_gzip_bytes": "most compact real file, gzipped",
-}
+# The English names of the size metrics (every language: `i18n.size_name`).
+SIZE_NAMES = i18n.SIZE_NAMES["en"]
 
+# The tables' layouts, with English headers; `i18n.columns` gives them in another language.
 LEADERBOARD_TABLE = [
     Column("rank", "#"),
     Column("name", "Model", "l"),
@@ -63,15 +60,19 @@ PARETO_TABLE = [
 ]
 
 
-def headline_rows(metrics: dict[str, Any], within_pp: float) -> list[dict]:
+def headline_rows(metrics: dict[str, Any], within_pp: float, language: str = "en") -> list[dict]:
     """The headline models (baseline, best, smallest within, best of each family) as rows."""
     labels = [
-        ("baseline", "baseline"),
-        ("best", "best accuracy"),
-        ("smallest_within_pp", f"smallest within {within_pp:g} pp of baseline"),
+        ("baseline", i18n.text("head.baseline", language)),
+        ("best", i18n.text("head.best", language)),
+        ("smallest_within_pp", i18n.text("head.smallest", language, within=within_pp)),
     ]
     families = sorted({k.split(".")[1] for k in metrics if k.startswith("by_family.")})
-    labels += [(f"by_family.{f}", f"best of {f}") for f in families if f != "train"]
+    labels += [
+        (f"by_family.{f}", i18n.text("head.family", language, family=i18n.family(f, language)))
+        for f in families
+        if f != "train"
+    ]
     rows = []
     for prefix, what in labels:
         if f"{prefix}.name" in metrics:
@@ -88,33 +89,33 @@ def family_members(rows: Sequence[dict], family: str) -> list[dict]:
     )
 
 
-def leaderboard_latex(rows: Sequence[dict], size: str, n_test: Any) -> str:
+def leaderboard_latex(rows: Sequence[dict], size: str, n_test: Any, language: str = "en") -> str:
     """The leaderboard as a LaTeX (booktabs) table."""
-    note = (
-        f"Test split ({n_test} samples). Size: {SIZE_NAMES[size]}. "
-        f"Ratio: baseline size / size. Front: S = on the accuracy-size Pareto front, "
-        "L = on the accuracy-latency front."
+    note = i18n.text(
+        "leaderboard.note", language, n_test=n_test, size=i18n.size_name(size, language)
     )
     return tables.latex(
         rows,
-        LEADERBOARD_TABLE,
-        "Every candidate model on the test split, by accuracy",
+        i18n.columns(LEADERBOARD_TABLE, language),
+        i18n.text("leaderboard.caption", language),
         "tab:leanml-leaderboard",
         note=note,
+        language=language,
     )
 
 
-def family_latex(rows: Sequence[dict], family: str, size: str) -> str:
+def family_latex(rows: Sequence[dict], family: str, size: str, language: str = "en") -> str:
     """One family's candidates as a LaTeX (booktabs) table, a rule between methods."""
     members = family_members(rows, family)
     groups = [i for i in range(1, len(members)) if members[i]["method"] != members[i - 1]["method"]]
     return tables.latex(
         members,
-        FAMILY_TABLE,
-        f"{family}: candidates on the test split",
+        i18n.columns(FAMILY_TABLE, language),
+        i18n.text("family.caption", language, family=i18n.family(family, language)),
         f"tab:leanml-{family}",
         groups=groups,
-        note=f"Size: {SIZE_NAMES[size]}. Δ and ratio relative to the baseline.",
+        note=i18n.text("family.note", language, size=i18n.size_name(size, language)),
+        language=language,
     )
 
 
@@ -131,48 +132,67 @@ def markdown(
     within_pp: float,
     context: dict[str, Any],
     best_classes: dict[str, Any],
+    language: str = "en",
 ) -> str:
     """summary.md: headline, leaderboard, fronts, figures, per family, per class, files.
 
     `out` is the stage's `Outputs` (links are relative to `out.summary`'s folder).
     """
     here = out.summary.parent
+    lang = language
 
     def link(path: Path) -> str:
         return relative(path, here)
 
+    def file_link(path: Path) -> str:
+        return f"[`{link(path)}`]({link(path)})"
+
+    def table(table_rows: Sequence[dict], cols: Sequence[Column]) -> str:
+        return tables.markdown(table_rows, i18n.columns(cols, lang))
+
+    intro = i18n.text(
+        "md.intro",
+        lang,
+        dataset=context.get("dataset", "?"),
+        n_test=context.get("n_test", "?"),
+        n=len(rows),
+        size=i18n.size_name(size, lang),
+        size_key=size,
+        warmup=context.get("warmup", "?"),
+        runs=context.get("runs", "?"),
+        batch_size=context.get("batch_size", "?"),
+    )
     parts = [
-        "# Evaluation: every candidate on the test split\n",
-        f"Dataset `{context.get('dataset', '?')}`, test split of {context.get('n_test', '?')} "
-        f"samples (never used to select anything upstream), {len(rows)} candidates. "
-        f"Size = {SIZE_NAMES[size]} (`{size}`); ratio = baseline size / size. Latency: CPU, "
-        f"batch 1, after {context.get('warmup', '?')} warm-up calls, p50/p95 of "
-        f"{context.get('runs', '?')} calls; throughput at batch "
-        f"{context.get('batch_size', '?')}.\n",
-        "## Headline\n",
-        tables.markdown(headline_rows(metrics, within_pp), HEADLINE_TABLE),
-        "## Leaderboard\n",
-        "Front: S = on the accuracy-vs-size Pareto front, L = on the accuracy-vs-latency front.\n",
-        tables.markdown(rows, LEADERBOARD_TABLE),
-        "## Pareto fronts\n",
-        tables.markdown(front_rows, PARETO_TABLE),
-        "## Figures\n",
+        i18n.text("md.title", lang),
+        intro,
+        i18n.text("md.headline", lang),
+        table(headline_rows(metrics, within_pp, lang), HEADLINE_TABLE),
+        i18n.text("md.leaderboard", lang),
+        i18n.text("md.front", lang),
+        table(rows, LEADERBOARD_TABLE),
+        i18n.text("md.pareto", lang),
+        table(front_rows, PARETO_TABLE),
+        i18n.text("md.figures", lang),
         *(f"![{title}]({link(path)})\n" for title, path in fig_paths),
-        "## Per family\n",
+        i18n.text("md.per_family", lang),
     ]
     for family, tex in family_tex.items():
         parts += [
-            f"### {family}\n",
-            tables.markdown(family_members(rows, family), FAMILY_TABLE),
-            f"LaTeX: [`{link(tex)}`]({link(tex)})\n",
+            i18n.text("md.family", lang, family=i18n.family(family, lang)),
+            table(family_members(rows, family), FAMILY_TABLE),
+            f"LaTeX: {file_link(tex)}\n",
         ]
     best = rows[0]
     parts += [
-        "## Per-class accuracy of the best model\n",
-        f"`{best['name']}`; every candidate's per-class accuracy is in "
-        f"[`{link(out.per_class)}`]({link(out.per_class)}), its confusion matrix in "
-        f"[`{link(out.confusion)}`]({link(out.confusion)}).\n",
-        tables.markdown(
+        i18n.text("md.per_class", lang),
+        i18n.text(
+            "md.per_class_text",
+            lang,
+            best=best["name"],
+            per_class=file_link(out.per_class),
+            confusion=file_link(out.confusion),
+        ),
+        table(
             [
                 {"class": k.removeprefix("class_"), "acc": v}
                 for k, v in best_classes.items()
@@ -183,9 +203,9 @@ def markdown(
     ]
     if discovery.size_only:
         parts += [
-            "## Files reported by size only\n",
-            "Encodings that are not runnable models and have no runnable twin (not scored).\n",
-            tables.markdown(
+            i18n.text("md.size_only", lang),
+            i18n.text("md.size_only_text", lang),
+            table(
                 discovery.size_only,
                 [
                     Column("file", "File", "l"),
@@ -195,13 +215,17 @@ def markdown(
             ),
         ]
     if discovery.warnings:
-        parts += ["## Warnings\n", *(f"- {w}\n" for w in discovery.warnings)]
+        # warnings are the stage's own (English) messages, as on stderr
+        parts += [i18n.text("md.warnings", lang), *(f"- {w}\n" for w in discovery.warnings)]
     parts += [
-        "## Files\n",
-        f"- Leaderboard: [`{link(out.leaderboard)}`]({link(out.leaderboard)}); Pareto fronts: "
-        f"[`{link(out.pareto)}`]({link(out.pareto)}); headline numbers: "
-        f"[`{link(out.metrics)}`]({link(out.metrics)}).\n",
-        f"- LaTeX (booktabs): `{link(out.tables)}/` — paste with `\\input{{...}}`; the preamble "
-        "needs `\\usepackage{booktabs}`.\n",
+        i18n.text("md.files", lang),
+        i18n.text(
+            "md.files_csv",
+            lang,
+            leaderboard=file_link(out.leaderboard),
+            pareto=file_link(out.pareto),
+            metrics=file_link(out.metrics),
+        ),
+        i18n.text("md.files_tex", lang, tables=link(out.tables)),
     ]
     return "\n".join(parts)
