@@ -284,6 +284,17 @@ def test_font_detection_reads_glyphs_not_names():
         assert len({charmap[ord(ch)] for ch in sample}) == len(sample)
 
 
+def test_the_font_check_covers_every_chinese_character_a_figure_draws():
+    drawn = [i18n.figure_label(k, "zh") for k in i18n.FIGURE_ZH if "{" not in k]
+    drawn += [
+        i18n.figure_label("size on disk (bytes, {size})", "zh", size=i18n.size_name(s, "zh"))
+        for s in params.SIZE_METRICS
+    ]
+    drawn.append(i18n.text("fig.confusion_title", "zh", best="nas/rl"))
+    needed = {ch for label in drawn for ch in label if ord(ch) > 127}
+    assert needed and needed <= set(i18n.figure_text())
+
+
 def test_zh_figures_fall_back_to_english_without_a_cjk_font(reports):
     names = ("pareto.png", "confusion_best.png", "compression.png")
     en = {n: (reports["en"].figures / n).read_bytes() for n in names}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import string
 from collections.abc import Sequence
 
 from leanml.report.tables import Column
@@ -246,7 +247,16 @@ def font_covering(sample: str) -> str | None:
     return None
 
 
+def figure_text() -> str:
+    """Every Chinese character a figure may draw: its labels, titles and the size names."""
+    labels = [
+        *FIGURE_ZH.values(),
+        *(v for k, v in TEXT["zh"].items() if k.startswith("fig.")),
+        *SIZE_NAMES["zh"].values(),  # in the Pareto figure's size axis label
+    ]
+    return "".join(sorted(set("".join(labels)) - set(string.printable)))
+
+
 def cjk_font() -> str | None:
     """A font that draws every Chinese figure label, or None (then figures stay English)."""
-    labels = [*FIGURE_ZH.values(), *(v for k, v in TEXT["zh"].items() if k.startswith("fig."))]
-    return font_covering("".join(sorted(set("".join(labels)))))
+    return font_covering(figure_text())
