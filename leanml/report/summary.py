@@ -11,9 +11,6 @@ from leanml.report import i18n, tables
 from leanml.report.leaderboard import relative
 from leanml.report.tables import Column
 
-# The English names of the size metrics (every language: `i18n.size_name`).
-SIZE_NAMES = i18n.SIZE_NAMES["en"]
-
 # The tables' layouts, with English headers; `i18n.columns` gives them in another language.
 LEADERBOARD_TABLE = [
     Column("rank", "#"),
