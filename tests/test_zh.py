@@ -454,3 +454,13 @@ def test_the_two_readmes_link_to_each_other():
     assert "](README.zh-CN.md)" in "\n".join(english.splitlines()[:12])
     assert "](README.md)" in "\n".join(_guide().splitlines()[:5])
     assert "`evaluate.language`" in english
+
+
+if __name__ == "__main__":
+    # Recompute ENGLISH_BEFORE after an intended change of the English report:
+    #   python tests/test_zh.py   (from the project root, with PYTHONPATH=.)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, data in _files(_report(Path(tmp), None)).items():
+            print(f'    "{name}": "{hashlib.sha256(data).hexdigest()}",')
