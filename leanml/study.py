@@ -24,7 +24,7 @@ import numpy as np
 from leanml.errors import LeanmlError
 from leanml.io import atomic_write_bytes, write_csv, write_json
 from leanml.params.util import flatten
-from leanml.report import tables
+from leanml.report import i18n, tables
 from leanml.report.tables import Column
 
 HEADLINE_PREFIXES = ("baseline", "best", "smallest_within_pp")
@@ -280,8 +280,12 @@ TEST_TABLE = [
 SHOWN_METRICS = ("accuracy", "bytes", "compression_ratio", "latency_ms_p50")
 
 
-def write(records: Sequence[dict], out_dir: Path) -> dict[str, Path]:
-    """runs.csv, aggregate.csv, wilcoxon.csv, summary.md and LaTeX tables under `out_dir`."""
+def write(records: Sequence[dict], out_dir: Path, language: str = "en") -> dict[str, Path]:
+    """runs.csv, aggregate.csv, wilcoxon.csv, summary.md and LaTeX tables under `out_dir`.
+
+    `language` (`evaluate.language`) sets the tables' headers, captions and notes; the CSV
+    files and every number are the same in both languages.
+    """
     if not records:
         raise LeanmlError(
             "study: no finished experiment has reports/evaluate/metrics.json; run the seeds "
@@ -319,21 +323,25 @@ def write(records: Sequence[dict], out_dir: Path) -> dict[str, Path]:
     ]
     groups = [i for i in range(1, len(shown)) if shown[i]["family"] != shown[i - 1]["family"]]
     seeds = sorted({r["seed"] for r in records}, key=str)
-    caption = f"Mean ± std over {len(seeds)} seeds (accuracy in %, size in bytes, latency in ms)"
+    agg_table, test_table = i18n.columns(AGG_TABLE, language), i18n.columns(TEST_TABLE, language)
+    caption = i18n.text("study.caption", language, n=len(seeds))
     atomic_write_bytes(
         files["aggregate_tex"],
-        tables.latex(shown, AGG_TABLE, caption, "tab:leanml-study", groups=groups).encode(),
+        tables.latex(
+            shown, agg_table, caption, "tab:leanml-study", groups=groups, language=language
+        ).encode(),
     )
     test_groups = [i for i in range(1, len(tests)) if tests[i]["family"] != tests[i - 1]["family"]]
     atomic_write_bytes(
         files["wilcoxon_tex"],
         tables.latex(
             tests,
-            TEST_TABLE,
-            "Paired two-sided Wilcoxon signed-rank tests between methods (seeds are the pairs)",
+            test_table,
+            i18n.text("study.tests.caption", language),
             "tab:leanml-wilcoxon",
             groups=test_groups,
-            note="p (Holm): Holm-corrected within each family and metric.",
+            note=i18n.text("study.tests.note", language),
+            language=language,
         ).encode(),
     )
     notes = sorted({t["note"] for t in tests if t["note"]})
@@ -344,12 +352,12 @@ def write(records: Sequence[dict], out_dir: Path) -> dict[str, Path]:
         + ".\n",
         "Every number is the test-split score of the best candidate of a method (or family) in "
         "one seed's pipeline run (`reports/evaluate/metrics.json`).\n",
-        "## Mean ± std per method\n",
-        tables.markdown(shown, AGG_TABLE),
-        "## Paired Wilcoxon signed-rank tests\n",
+        i18n.text("study.md.mean", language),
+        tables.markdown(shown, agg_table),
+        i18n.text("study.md.tests", language),
         "Two-sided, seeds as pairs, zero differences dropped; p (Holm) is corrected within each "
         "family and metric.\n",
-        tables.markdown(tests, TEST_TABLE) if tests else "No family with two or more methods.\n",
+        tables.markdown(tests, test_table) if tests else "No family with two or more methods.\n",
         *(f"- {n}\n" for n in notes),
         "## Files\n",
         "`aggregate.csv` (every metric), `wilcoxon.csv`, `runs.csv` (one row per seed), "

@@ -11,7 +11,7 @@ import json
 import subprocess
 import time
 
-from leanml import paths, stage, study
+from leanml import params, paths, stage, study
 from leanml.errors import LeanmlError
 from leanml.io import read_json, write_json
 
@@ -28,6 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.seeds < 1 or args.jobs < 1:
         raise LeanmlError("study: --seeds and --jobs must be ≥ 1")
+    language = params.load().evaluate.language  # the tables' language, as evaluate's
     all_paths = paths.load()
     root = all_paths.evaluate.models.parent
     out_dir = all_paths.study.dir
@@ -59,7 +60,7 @@ def main() -> None:
     missing = sorted(set(names) - {r["name"] for r in records})
     if missing:
         print(f"study: no evaluate metrics for {', '.join(missing)} (failed?)")
-    files = study.write(records, out_dir)
+    files = study.write(records, out_dir, language)
     print(f"study: {len(records)} experiments aggregated -> {files['summary']}")
 
 

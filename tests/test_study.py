@@ -190,3 +190,21 @@ def test_queue_commands():
     cmds = study.queue_commands([1, 2], "s")
     assert cmds[0] == ["dvc", "exp", "run", "--queue", "-n", "s-seed1", "-S", "base.seed=1"]
     assert len(cmds) == 2
+
+
+def test_write_outputs_in_chinese_changes_words_not_numbers(tmp_path):
+    records = study.records_from_exp_show(SHOWN, METRICS_FILE, NAMES)
+    en = study.write(records, tmp_path / "en")
+    zh = study.write(records, tmp_path / "zh", language="zh")
+    for name in ("aggregate", "wilcoxon", "runs"):  # data files: the same bytes
+        assert zh[name].read_bytes() == en[name].read_bytes()
+    agg = zh["aggregate_tex"].read_text()
+    assert r"均值 $\pm$ 标准差" in agg and "种子数" in agg and "6 个随机种子" in agg
+    assert "Mean ± std" not in agg
+    tests = zh["wilcoxon_tex"].read_text()
+    assert "Wilcoxon 符号秩检验" in tests and "Holm 多重比较校正" in tests
+    assert re.search(r"(?<!\\)_", tests) is None  # still escaped for LaTeX
+    summary = zh["summary"].read_text()
+    assert "92.50 ± 1.87" in summary and "## 各方法的均值 ± 标准差" in summary
+    # the English files did not change by adding the language
+    assert "Mean ± std over 6 seeds" in en["aggregate_tex"].read_text()

@@ -83,6 +83,12 @@ SIZE_NAMES = {
 # Captions, notes and prose; `{name}` fields are filled by `text()`.
 TEXT = {
     "en": {
+        "study.caption": "Mean ± std over {n} seeds (accuracy in %, size in bytes, latency in ms)",
+        "study.tests.caption": "Paired two-sided Wilcoxon signed-rank tests between methods "
+        "(seeds are the pairs)",
+        "study.tests.note": "p (Holm): Holm-corrected within each family and metric.",
+        "study.md.mean": "## Mean ± std per method\n",
+        "study.md.tests": "## Paired Wilcoxon signed-rank tests\n",
         "leaderboard.caption": "Every candidate model on the test split, by accuracy",
         "leaderboard.note": "Test split ({n_test} samples). Size: {size}. "
         "Ratio: baseline size / size. Front: S = on the accuracy-size Pareto front, "
@@ -125,6 +131,12 @@ TEXT = {
         "fig.convergence": "{family}: convergence of every method (validation score)",
     },
     "zh": {
+        "study.caption": "{n} 个随机种子上的均值 ± 标准差"
+        "（准确率单位 %，大小单位字节，延迟单位 ms）",
+        "study.tests.caption": "方法间的配对双侧 Wilcoxon 符号秩检验（以种子配对）",
+        "study.tests.note": "p (Holm 校正)：在每个类型与指标内做 Holm 多重比较校正。",
+        "study.md.mean": "## 各方法的均值 ± 标准差\n",
+        "study.md.tests": "## 配对 Wilcoxon 符号秩检验\n",
         "leaderboard.caption": "全部候选模型在测试集上的结果（按准确率排序）",
         "leaderboard.note": "测试集共 {n_test} 个样本。大小：{size}。压缩率：基线模型大小 / "
         "模型大小。前沿：S 表示位于准确率–大小帕累托前沿，L 表示位于准确率–延迟帕累托前沿。",
