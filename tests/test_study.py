@@ -207,4 +207,4 @@ def test_write_outputs_in_chinese_changes_words_not_numbers(tmp_path):
     summary = zh["summary"].read_text()
     assert "92.50 ± 1.87" in summary and "## 各方法的均值 ± 标准差" in summary
     # the English files did not change by adding the language
-    assert "Mean ± std over 6 seeds" in en["aggregate_tex"].read_text()
+    assert r"Mean $\pm$ std over 6 seeds" in en["aggregate_tex"].read_text()
