@@ -4,13 +4,13 @@ summary (per method: the most accurate variant, the smallest within 1 pp of the 
 from leanml import params, paths, stage
 from leanml.errors import LeanmlError
 from leanml.io import read_json, write_json
+from leanml.report import compress as sweep
 
 
 def main() -> None:
     params.load()  # reads no params, but a broken params.yaml stops every stage the same way
+    # (no TensorFlow here: the report reads CSV files)
     all_paths = paths.load()
-
-    from leanml.compress import run as sweep
 
     results, ref = {}, None
     for name in paths.members("compress"):

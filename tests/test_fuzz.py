@@ -346,7 +346,7 @@ BAD_PARAMS = [
         id="dim-not-a-mapping",
     ),
     bad(
-        {"search.ga.population": 50}, "search.ga.population", "must be ≤ search.budget (24), got 50"
+        {"search.ga.population": 50}, "search.ga.population", "must be ≤ search.budget (10), got 50"
     ),
     bad(
         {"search.ga.crossover_prob": 1.5},
@@ -372,9 +372,9 @@ BAD_PARAMS = [
     ),
     bad({"search.bayes.batch": 0}, "search.bayes.batch", "must be an integer ≥ 1 (points per ask"),
     bad(
-        {"search.bayes.initial_points": 25},
+        {"search.bayes.initial_points": 11},
         "search.bayes.initial_points",
-        "must be ≤ search.budget (24), got 25",
+        "must be ≤ search.budget (10), got 11",
     ),
     bad(
         {"search.fidelity.kind": "bohb"},
