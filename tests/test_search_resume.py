@@ -59,11 +59,6 @@ def _copy(prepared, root):
     return root, project_env({"LEANML_ROOT": str(root), "LEANML_PIPELINE": "resume-test"})
 
 
-@pytest.fixture
-def project(prepared, tmp_path):
-    return _copy(prepared, tmp_path)
-
-
 def _start(project, env, stage="search", item="random"):
     return subprocess.Popen(
         [sys.executable, f"stages/{stage}.py", item],
@@ -86,27 +81,44 @@ def _wait_for_trials(checkpoint, n, proc, timeout=300):
     pytest.fail("no progress")
 
 
-def test_interrupt_then_kill_then_resume(project):
-    root, env = project
+@pytest.fixture(scope="module")
+def interrupted(prepared, tmp_path_factory):
+    """A search interrupted (SIGINT), then SIGKILLed, then resumed to its end, in a project of
+    its own: what each step returned and left. test_interrupt_then_kill_then_resume checks it;
+    the tracking-change test goes on from a copy of the finished project (so the search
+    that both need runs once)."""
+    root, env = _copy(prepared, tmp_path_factory.mktemp("interrupted"))
     checkpoint = root / "models/search/random/checkpoint.jsonl"
+    steps = {}
 
     proc = _start(root, env)
     _wait_for_trials(checkpoint, 1, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
-    assert not (root / "reports/search/random/metrics.json").exists()  # no half results
+    half_results = (root / "reports/search/random/metrics.json").exists()
+    steps["sigint"] = (proc.returncode, err, half_results)
 
     proc = _start(root, env)
     _wait_for_trials(checkpoint, 2, proc)
     proc.kill()  # SIGKILL: no chance to clean up
     proc.wait(timeout=60)
-    killed_pid = proc.pid
-    done_before = len(checkpoint.read_text().splitlines()) - 1
+    steps["sigkill"] = (proc.pid, len(checkpoint.read_text().splitlines()) - 1)
 
     proc = _start(root, env)
     _, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, err
+    steps["resume"] = (proc.returncode, err)
+    return root, env, steps
+
+
+def test_interrupt_then_kill_then_resume(interrupted):
+    root, _, steps = interrupted
+    code, err, half_results = steps["sigint"]
+    assert code == 130 and "interrupted" in err and "Traceback" not in err
+    assert not half_results  # no metrics.json right after the interrupted run
+
+    killed_pid, done_before = steps["sigkill"]
+    code, err = steps["resume"]
+    assert code == 0, err
     assert err.count("[replayed") == done_before  # finished trials were not retrained
     metrics = json.loads((root / "reports/search/random/metrics.json").read_text())
     assert metrics["evaluations"] == 4
@@ -138,9 +150,13 @@ def _finish(root, env, stage="search", item="random"):
     return err
 
 
-def test_tracking_change_keeps_the_checkpoint_and_params_change_drops_it(project):
-    root, env = project
-    _finish(root, env)
+def test_tracking_change_keeps_the_checkpoint_and_params_change_drops_it(interrupted, tmp_path):
+    # a copy of the finished search of the fixture above (its 4 trials in the checkpoint)
+    finished, _, steps = interrupted
+    assert steps["resume"][0] == 0, steps["resume"][1]
+    root = tmp_path / "project"
+    shutil.copytree(finished, root)
+    env = project_env({"LEANML_ROOT": str(root), "LEANML_PIPELINE": "resume-test"})
     # another MLflow experiment: where runs are recorded changes no trial, nothing retrains
     _edit_params(root, "base", "tracking", {"uri": None, "experiment": "moved"})
     assert _finish(root, env).count("[replayed") == 4
