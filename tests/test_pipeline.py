@@ -1,6 +1,7 @@
 """End to end: `dvc repro` and `dvc exp run` in a temporary copy of the project, real MLflow."""
 
 import json
+import re
 
 import pytest
 import yaml
@@ -12,6 +13,8 @@ pytestmark = pytest.mark.slow
 
 
 _sh = e2e.sh
+# the experiment of the `experiment` fixture
+EXP = "combined-2"
 
 
 @pytest.fixture(scope="module")
@@ -19,6 +22,19 @@ def project(e2e_pipeline):
     """The project copy after its first `dvc repro` (tests/e2e.py, shared with the determinism
     test, which compares a second run of the same params with it)."""
     return e2e_pipeline.root
+
+
+@pytest.fixture(scope="module")
+def experiment(project):
+    """One named DVC experiment on top of the first `dvc repro`, shared by the exp-run test
+    and the `make study` reader in test_evaluate_stage: the output of `dvc exp run` and the
+    bytes of compress@combined's models before it."""
+    _sh(project, "git", "add", "-A")
+    _sh(project, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "base")
+    models = project / "models/compress/combined"
+    before = {f.name: f.read_bytes() for f in models.iterdir() if f.is_file()}
+    out = _sh(project, "dvc", "exp", "run", "-n", EXP, "-S", "compress.combined.epochs=2")
+    return out, before
 
 
 def _runs(root):
@@ -29,7 +45,7 @@ def _runs(root):
     return client, client.search_runs([experiment.experiment_id])
 
 
-def test_repro_then_exp_run(project, e2e_pipeline):
+def test_repro_then_exp_run(project, e2e_pipeline, experiment):
     out = e2e_pipeline.first_repro  # the fixture's `dvc repro`
     assert "Running stage 'prepare'" in out and "Running stage 'train'" in out
 
@@ -49,9 +65,15 @@ def test_repro_then_exp_run(project, e2e_pipeline):
     assert "train.epochs" not in _sh(project, "dvc", "status")  # up to date
 
     client, runs = _runs(project)
+    # two pipeline runs: the first `dvc repro`'s, and the experiment fixture's
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    assert len(parents) == 1
-    children = {r.info.run_name: r for r in runs if r not in parents}
+    assert sorted(r.info.run_name == EXP for r in parents) == [False, True]
+    first = next(r for r in parents if r.info.run_name != EXP)
+    children = {
+        r.info.run_name: r
+        for r in runs
+        if r.data.tags.get("mlflow.parentRunId") == first.info.run_id
+    }
     assert {"prepare", "train"} | {f"compress@{m}" for m in COMPRESS} <= set(children)
     train = children["train"]
     assert train.data.params["train.epochs"] == "2"
@@ -61,25 +83,51 @@ def test_repro_then_exp_run(project, e2e_pipeline):
     artifacts = {a.path for a in client.list_artifacts(train.info.run_id)}
     assert {"metrics.json", "history.csv", "history.png", "card.json"} <= artifacts
 
-    # A params change reruns train and what reads it (not prepare), as a named DVC experiment
-    # with its own parent run. (search/nas read train's fit too: the baseline trial, the refit.)
-    _sh(project, "git", "add", "-A")
-    _sh(project, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "base")
-    out = _sh(project, "dvc", "exp", "run", "-n", "three-epochs", "-S", "train.epochs=3")
-    assert "Running stage 'train'" in out and "Running stage 'prepare'" not in out
-    assert json.loads((project / "reports/train/metrics.json").read_text())["epochs_run"] == 3
+    # Which stages a train params change dirties (not prepare, not nas_metadata): train, and
+    # every search@/nas@ stage, which read train's model and fit (the baseline trial, the
+    # refit). `dvc status` shows it without paying for a rerun of most of the pipeline.
+    def dirty():
+        return set(json.loads(_sh(project, "dvc", "status", "--json").strip().splitlines()[-1]))
+
+    params_file = project / "params.yaml"
+    original = params_file.read_text()
+    cfg = yaml.safe_load(original)
+    cfg["train"]["epochs"] = 3
+    already = dirty()  # nothing, unless a test before this one left a stage to rerun
+    params_file.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    try:
+        now = dirty()
+    finally:
+        params_file.write_text(original)
+    assert now - already == {"train", *(f"search@{a}" for a in SEARCH), *(f"nas@{s}" for s in NAS)}
+    assert "prepare" not in now and "nas_metadata" not in now
+
+    # A params change, run as a named DVC experiment with its own parent run (the fixture),
+    # reran only the stage that reads it and what is downstream of its outputs
+    # (compress_report, evaluate), and its results changed. compress.combined.epochs: the
+    # cheapest stage whose rerun shows all that (train.epochs would rerun train and every
+    # compress, search and NAS stage: minutes, for the same proof).
+    out, before = experiment
+    ran = set(re.findall(r"Running stage '([^']+)'", out))
+    assert ran == {"compress@combined", "compress_report", "evaluate"}, ran
+    models = project / "models/compress/combined"
+    after = {f.name: f.read_bytes() for f in models.iterdir() if f.is_file()}
+    assert set(after) == set(before) and before
+    assert all(after[name] != before[name] for name in before)  # one more fine-tuning epoch
     shown = json.loads(_sh(project, "dvc", "exp", "show", "--json"))
     text = json.dumps(shown)
-    assert "three-epochs" in text and "test_accuracy" in text
+    assert EXP in text and "test_accuracy" in text
 
     _, runs = _runs(project)
-    exp_parent = next(r for r in runs if r.info.run_name == "three-epochs")
-    under = [
-        r.info.run_name
+    exp_parent = next(r for r in runs if r.info.run_name == EXP)
+    under = {
+        r.info.run_name: r
         for r in runs
         if r.data.tags.get("mlflow.parentRunId") == exp_parent.info.run_id
-    ]
-    assert "train" in under and "prepare" not in under
+    }
+    assert {"compress@combined", "evaluate"} <= set(under)
+    assert not {"prepare", "train"} & set(under)
+    assert under["compress@combined"].data.params["compress.combined.epochs"] == "2"
     assert all(r.info.status == "FINISHED" for r in runs)
 
 
@@ -185,13 +233,15 @@ def test_search_stages(project):
     assert (project / "reports/search/random/trials.csv").read_text() == before
 
 
-def test_evaluate_stage(project):
+def test_evaluate_stage(project, experiment):
     """evaluate scored every upstream candidate on the test split, its headline numbers show in
     `dvc metrics show`, and its files and leaderboard table are on the parent MLflow run."""
     import csv
 
-    _sh(project, "dvc", "repro", "evaluate")  # upstream too when this test runs alone
-    out = _sh(project, "dvc", "repro", "-f", "-s", "evaluate")  # a fresh run to inspect
+    # The evaluate run to inspect: the experiment fixture's, after compress@combined changed
+    # (test_search_stages's forced rerun of search@random, if it ran in between, rewrote the
+    # same models; rerunning evaluate here would only repeat the same numbers)
+    out, _ = experiment
     assert "Running stage 'evaluate'" in out
     reports = project / "reports/evaluate"
     rows = list(csv.DictReader((reports / "leaderboard.csv").open()))
@@ -232,19 +282,14 @@ def test_evaluate_stage(project):
         "evaluate/summary.md",
     } <= logged
 
-    # What `make study` reads: an experiment's evaluate metrics from `dvc exp show --json`.
+    # What `make study` reads: an experiment's evaluate metrics from `dvc exp show --json`:
+    # the experiment fixture's, whose results the workspace holds.
     from leanml import study
 
-    _sh(project, "git", "add", "-A")
-    _sh(project, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "ev")
-    out = _sh(
-        project, "dvc", "exp", "run", "-n", "ev-within", "-S", "evaluate.within_pp=5", "evaluate"
-    )
-    assert "Running stage 'evaluate'" in out and "Running stage 'train'" not in out
     shown, _ = json.JSONDecoder().raw_decode(_sh(project, "dvc", "exp", "show", "--json"))
-    records = study.records_from_exp_show(shown, "reports/evaluate/metrics.json", ["ev-within"])
-    assert [(r["name"], r["seed"]) for r in records] == [("ev-within", 42)]
-    assert records[0]["metrics"]["within_pp"] == 5
+    records = study.records_from_exp_show(shown, "reports/evaluate/metrics.json", [EXP])
+    assert [(r["name"], r["seed"]) for r in records] == [(EXP, 42)]
+    assert records[0]["metrics"] == metrics
     assert any(key.startswith("by_method.search/") for key in records[0]["metrics"])
 
 
@@ -272,8 +317,8 @@ def test_nas_stages(project):
         assert metrics["best_val_accuracy"] == best["val_accuracy"] >= best["refit_val_accuracy"]
         assert (project / "models/nas" / strategy / "best.keras").stat().st_size > 0
         # every child trained is a nested run of the stage run that trained it (a later rerun
-        # that replays the whole checkpoint, e.g. after `dvc exp run -S train.epochs=3` touched
-        # the persisted checkpoint, trains nothing and logs no children)
+        # that replays the whole checkpoint, e.g. after a train params change, trains nothing
+        # and logs no children)
         stages = [r for r in runs if r.info.run_name == f"nas@{strategy}"]
         counts = [
             sum(r.data.tags.get("mlflow.parentRunId") == stage.info.run_id for r in runs)

@@ -2,6 +2,7 @@
 the stage's fingerprint keeps it across a tracking change and drops it on a params change."""
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,34 +16,52 @@ from tests.conftest import copy_project, project_env
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def project(tmp_path):
-    copy_project(tmp_path)
-    cfg = yaml.safe_load((tmp_path / "params.yaml").read_text())
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """A copy of the project on small params with its data prepared, made once: each test
+    works on its own copy of it (below), without paying for the prepare stage again."""
+    root = copy_project(tmp_path_factory.mktemp("prepared"))
+    cfg = yaml.safe_load((root / "params.yaml").read_text())
     cfg["search"]["budget"] = 4
     cfg["search"]["ga"]["population"] = 2
     cfg["search"]["pso"]["particles"] = 2
     cfg["search"]["bayes"]["initial_points"] = 2
     cfg["search"]["fit"].update({"epochs": 2, "early_stopping_patience": 0})
-    cfg["search"]["fidelity"]["kind"] = "none"  # every trial 2 epochs (tests/test_asha.py: rungs)
+    # ASHA with one rung (1 epoch, else 2): the killed and resumed searches replay the rungs
+    cfg["search"]["fidelity"] = {"kind": "asha", "min_epochs": 1, "max_epochs": 2, "eta": 3}
     # no train stage here: no baseline trial and no baseline model to compare the winner with
     cfg["search"]["include_baseline"] = False
     cfg["nas"]["include_baseline"] = False
+    # the winner's refit at one epoch (null would be train's 30): these tests are about the
+    # trials and their checkpoint, and a refit runs after every finished search or NAS
+    cfg["search"]["final_fit"] = {"epochs": 1, "early_stopping_patience": 0}
     cfg["base"]["measure"] = {"warmup": 1, "runs": 5, "batch_size": 32}
     cfg["nas"]["budget"] = 4
     cfg["nas"]["fit"].update({"epochs": 1, "early_stopping_patience": 0})
+    cfg["nas"]["final_fit"] = {"epochs": 1, "early_stopping_patience": 0}
     cfg["nas"]["space"]["max_layers"] = 2
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(cfg))
-    env = project_env({"LEANML_ROOT": str(tmp_path), "LEANML_PIPELINE": "resume-test"})
+    (root / "params.yaml").write_text(yaml.safe_dump(cfg))
+    env = project_env({"LEANML_ROOT": str(root), "LEANML_PIPELINE": "resume-test"})
     subprocess.run(
         [sys.executable, "stages/prepare.py"],
-        cwd=tmp_path,
+        cwd=root,
         env=env,
         check=True,
         capture_output=True,
         timeout=300,
     )
-    return tmp_path, env
+    return root
+
+
+def _copy(prepared, root):
+    """Code, params and prepared data; not prepare's MLflow store: each copy starts its own."""
+    for name in ("stages", "leanml", "params.yaml", "data"):
+        src = prepared / name
+        if src.is_dir():
+            shutil.copytree(src, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(src, root / name)
+    return root, project_env({"LEANML_ROOT": str(root), "LEANML_PIPELINE": "resume-test"})
 
 
 def _start(project, env, stage="search", item="random"):
@@ -67,27 +86,44 @@ def _wait_for_trials(checkpoint, n, proc, timeout=300):
     pytest.fail("no progress")
 
 
-def test_interrupt_then_kill_then_resume(project):
-    root, env = project
+@pytest.fixture(scope="module")
+def interrupted(prepared, tmp_path_factory):
+    """A search interrupted (SIGINT), then SIGKILLed, then resumed to its end, in a project of
+    its own: what each step returned and left. test_interrupt_then_kill_then_resume checks it;
+    the tracking-change test goes on from a copy of the finished project (so the search
+    that both need runs once)."""
+    root, env = _copy(prepared, tmp_path_factory.mktemp("interrupted"))
     checkpoint = root / "models/search/random/checkpoint.jsonl"
+    steps = {}
 
     proc = _start(root, env)
     _wait_for_trials(checkpoint, 1, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
-    assert not (root / "reports/search/random/metrics.json").exists()  # no half results
+    half_results = (root / "reports/search/random/metrics.json").exists()
+    steps["sigint"] = (proc.returncode, err, half_results)
 
     proc = _start(root, env)
     _wait_for_trials(checkpoint, 2, proc)
     proc.kill()  # SIGKILL: no chance to clean up
     proc.wait(timeout=60)
-    killed_pid = proc.pid
-    done_before = len(checkpoint.read_text().splitlines()) - 1
+    steps["sigkill"] = (proc.pid, len(checkpoint.read_text().splitlines()) - 1)
 
     proc = _start(root, env)
     _, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, err
+    steps["resume"] = (proc.returncode, err)
+    return root, env, steps
+
+
+def test_interrupt_then_kill_then_resume(interrupted):
+    root, _, steps = interrupted
+    code, err, half_results = steps["sigint"]
+    assert code == 130 and "interrupted" in err and "Traceback" not in err
+    assert not half_results  # no metrics.json right after the interrupted run
+
+    killed_pid, done_before = steps["sigkill"]
+    code, err = steps["resume"]
+    assert code == 0, err
     assert err.count("[replayed") == done_before  # finished trials were not retrained
     metrics = json.loads((root / "reports/search/random/metrics.json").read_text())
     assert metrics["evaluations"] == 4
@@ -119,9 +155,13 @@ def _finish(root, env, stage="search", item="random"):
     return err
 
 
-def test_tracking_change_keeps_the_checkpoint_and_params_change_drops_it(project):
-    root, env = project
-    _finish(root, env)
+def test_tracking_change_keeps_the_checkpoint_and_params_change_drops_it(interrupted, tmp_path):
+    # a copy of the finished search of the fixture above (its 4 trials in the checkpoint)
+    finished, _, steps = interrupted
+    assert steps["resume"][0] == 0, steps["resume"][1]
+    root = tmp_path / "project"
+    shutil.copytree(finished, root)
+    env = project_env({"LEANML_ROOT": str(root), "LEANML_PIPELINE": "resume-test"})
     # another MLflow experiment: where runs are recorded changes no trial, nothing retrains
     _edit_params(root, "base", "tracking", {"uri": None, "experiment": "moved"})
     assert _finish(root, env).count("[replayed") == 4
@@ -136,15 +176,13 @@ def _table(path):
     return [row[:drop] + row[drop + 1 :] for row in rows]
 
 
-def test_nas_killed_mid_run_resumes_to_the_uninterrupted_result(project):
-    root, env = project
+def test_nas_killed_mid_run_resumes_to_the_uninterrupted_result(prepared, tmp_path):
+    # the uninterrupted run, in a copy of its own, alongside the run that gets killed (the two
+    # processes share the two cores instead of running one after the other)
+    reference, ref_env = _copy(prepared, tmp_path / "reference")
+    root, env = _copy(prepared, tmp_path / "killed")
+    uninterrupted = _start(reference, ref_env, "nas", "rl")
     out, models = root / "reports/nas/rl", root / "models/nas/rl"
-    _finish(root, env, "nas", "rl")
-    full = _table(out / "trials.csv")
-    strategy = (out / "strategy.json").read_text()
-    for folder in (out, models):
-        for path in folder.iterdir():
-            path.unlink()
 
     proc = _start(root, env, "nas", "rl")
     _wait_for_trials(models / "checkpoint.jsonl", 3, proc)  # mid-way through update 2
@@ -152,7 +190,12 @@ def test_nas_killed_mid_run_resumes_to_the_uninterrupted_result(project):
     proc.wait(timeout=60)
     done_before = len((models / "checkpoint.jsonl").read_text().splitlines()) - 1
     assert done_before < 4, "killed after the last child: nothing left to resume"
+    _, ref_err = uninterrupted.communicate(timeout=600)
+    assert uninterrupted.returncode == 0, ref_err
     err = _finish(root, env, "nas", "rl")
     assert err.count("[replayed") == done_before  # finished children were not retrained
-    assert _table(out / "trials.csv") == full
-    assert (out / "strategy.json").read_text() == strategy  # the controller's log, too
+    assert _table(out / "trials.csv") == _table(reference / "reports/nas/rl/trials.csv")
+    # the controller's log, too
+    assert (out / "strategy.json").read_text() == (
+        reference / "reports/nas/rl/strategy.json"
+    ).read_text()
