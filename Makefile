@@ -65,7 +65,7 @@ bench-space: $(STAMP)
 	$(BIN)/python bench/space_health.py --n 40
 
 bench-search: $(STAMP)
-	$(BIN)/python bench/search.py --budget 30 --seeds 3 --epochs 4
+	$(BIN)/python bench/search.py --seeds 5 --epoch-budget 60
 
 bench-nas: $(STAMP)
 	$(BIN)/python bench/nas.py --budget 12 --seeds 3 --epochs 4
