@@ -86,7 +86,12 @@ def _settings_from_reports(reports: Path) -> dict[str, dict[str, Any]]:
     best = reports / "best.json"
     if best.is_file():
         try:
-            config = json.loads(best.read_text()).get("config")
+            saved = json.loads(best.read_text())
+            config = saved.get("config")
+            if saved.get("source") == "baseline":
+                # the stage kept the train stage's model (its refit winner scored lower on val):
+                # the file is the baseline, not the winner's configuration
+                config = {"kept": "baseline"}
         except (OSError, ValueError, AttributeError):
             config = None
         if isinstance(config, dict):

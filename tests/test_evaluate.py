@@ -628,3 +628,14 @@ def test_compression_never_reads_the_test_split(sealed, tiny_splits, tmp_path):
     qat = compress.get("quantize", cfg)
     setting = next(s for s in qat.settings() if s["kind"] == "qat")
     assert qat.apply(baseline, sealed, setting, tmp_path).model_file.is_file()
+
+
+def test_a_kept_baseline_is_labelled_as_the_baseline_not_the_winner(tmp_path):
+    from leanml.discover import _settings_from_reports
+
+    winner = {"hidden_units": 24, "optimizer": "sgd"}
+    (tmp_path / "best.json").write_text(json.dumps({"config": winner, "source": "refit"}))
+    assert _settings_from_reports(tmp_path)["best"] == winner
+    # the stage kept the train model: the leaderboard must not show the winner's config for it
+    (tmp_path / "best.json").write_text(json.dumps({"config": winner, "source": "baseline"}))
+    assert _settings_from_reports(tmp_path)["best"] == {"kept": "baseline"}
