@@ -338,3 +338,34 @@ def test_interrupted_strategy_resumes_to_the_same_children(name, controller, tmp
     assert [(key(t.config), t.score, t.seed) for t in resumed] == [
         (key(t.config), t.score, t.seed) for t in full
     ]
+
+
+def test_meta_features_landmark_on_a_seeded_subsample_without_warnings(digits_splits):
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from leanml.data import Split, Splits
+    from leanml.nas.meta import LANDMARK_SAMPLES, meta_features
+
+    # digits (1257 train samples) is below the subsample size: landmarkers on the whole splits
+    tr, va = digits_splits.train, digits_splits.val
+    x_tr, x_va = tr.x.reshape(len(tr.x), -1), va.x.reshape(len(va.x), -1)
+    assert len(x_tr) < LANDMARK_SAMPLES
+    assert meta_features(digits_splits)["knn_accuracy"] == (
+        KNeighborsClassifier(1).fit(x_tr, tr.y).score(x_va, va.y)
+    )
+    # 6,000 noisy samples: landmarkers fit on 2,000 (seeded: same numbers twice, other seed
+    # other numbers), sizes from all 6,000, and no ConvergenceWarning wall
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 10, 6000)
+    x = (rng.normal(size=(6000, 64)) + y[:, None] * 0.05).astype(np.float32)
+    big = Splits(Split(x, y), Split(x[:3000], y[:3000]), Split(x[:0], y[:0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # the wall users saw fails the test
+        a = meta_features(big, seed=1)
+    assert a == meta_features(big, seed=1)
+    assert a["log_samples"] == pytest.approx(np.log10(6000))
+    assert a != meta_features(big, seed=2)
+    assert 0.0 < a["linear_accuracy"] < 1.0

@@ -38,8 +38,35 @@ FEATURES = (
 )
 
 
-def meta_features(splits: Splits) -> dict[str, float]:
-    """Cheap descriptors of a task, from its train and val splits only."""
+# Landmarkers (1-NN, logistic regression) are fitted on at most this many train samples and
+# scored on at most this many val samples: a descriptor, not a model, so a fixed-size
+# stratified subsample keeps them cheap on large data (digits, 1257 samples, is used whole).
+LANDMARK_SAMPLES = 2000
+
+
+def _subsample(x: np.ndarray, y: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most `n` rows, stratified by class where every class has 2+ rows, seeded."""
+    if len(x) <= n:
+        return x, y
+    from sklearn.model_selection import train_test_split
+
+    counts = np.bincount(y)
+    stratify = y if counts[counts > 0].min() >= 2 else None
+    x_s, _, y_s, _ = train_test_split(x, y, train_size=n, stratify=stratify, random_state=seed)
+    return x_s, y_s
+
+
+def meta_features(splits: Splits, seed: int = 0) -> dict[str, float]:
+    """Cheap descriptors of a task, from its train and val splits only.
+
+    Sizes and class entropy use every train sample; the two landmarkers use a seeded stratified
+    subsample of `LANDMARK_SAMPLES` train and val samples (the whole splits when smaller), and
+    the logistic regression's convergence warning is not shown (300 iterations is enough for a
+    descriptor).
+    """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.neighbors import KNeighborsClassifier
 
@@ -48,8 +75,12 @@ def meta_features(splits: Splits) -> dict[str, float]:
     counts = np.bincount(splits.train.y)
     p = counts[counts > 0] / counts.sum()
     k = len(counts)
-    knn = KNeighborsClassifier(1).fit(x_tr, splits.train.y).score(x_va, splits.val.y)
-    linear = LogisticRegression(max_iter=300).fit(x_tr, splits.train.y).score(x_va, splits.val.y)
+    lx_tr, ly_tr = _subsample(x_tr, splits.train.y, LANDMARK_SAMPLES, seed)
+    lx_va, ly_va = _subsample(x_va, splits.val.y, LANDMARK_SAMPLES, seed)
+    knn = KNeighborsClassifier(1).fit(lx_tr, ly_tr).score(lx_va, ly_va)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        linear = LogisticRegression(max_iter=300).fit(lx_tr, ly_tr).score(lx_va, ly_va)
     return {
         "log_samples": math.log10(len(x_tr)),
         "log_features": math.log10(x_tr.shape[1]),
