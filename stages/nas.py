@@ -31,7 +31,6 @@ def main() -> None:
     from leanml.nas.meta import load_metadataset, meta_features  # TensorFlow: seconds
     from leanml.nas.objective import nas_study
     from leanml.nas.space import ArchSpace
-    from leanml.trials.fidelity import Plan
     from leanml.trials.fingerprint import fingerprint
     from leanml.trials.study import Settings, baseline_model, execute
 
@@ -53,16 +52,7 @@ def main() -> None:
         study = nas_study(space, splits, ncfg, algorithm, strategy, fp, final_fit)
         if ncfg.include_baseline:  # the baseline model competes with the refit winner
             study = replace(study, incumbent=baseline_model(all_paths.train.model, splits.val))
-        settings = Settings(
-            label,
-            ncfg.budget,
-            base.seed,
-            base.measure,
-            splits.val.x[:64],
-            cfg.execution,
-            epoch_budget=ncfg.epoch_budget,
-            fidelity=Plan.of(ncfg.fidelity, ncfg.fit.epochs),
-        )
+        settings = Settings.of(label, ncfg, cfg, splits.val.x[:64])
         out = paths.item(all_paths.nas, strategy)
         execute(study, algorithm, run, out, settings)
         # the task's meta-features let a later meta-learning run reuse this run's trials

@@ -15,7 +15,6 @@ def main() -> None:
 
     from leanml.search.objective import search_study  # TensorFlow: seconds
     from leanml.search.space import Space, baseline
-    from leanml.trials.fidelity import Plan
     from leanml.trials.fingerprint import fingerprint
     from leanml.trials.study import Settings, baseline_model, execute
 
@@ -31,16 +30,7 @@ def main() -> None:
         study = search_study(space, splits, cfg.train.model, scfg, algo, fp, final_fit)
         if scfg.include_baseline:  # the baseline model competes with the refit winner
             study = replace(study, incumbent=baseline_model(all_paths.train.model, splits.val))
-        settings = Settings(
-            label,
-            scfg.budget,
-            base.seed,
-            base.measure,
-            splits.val.x[:64],
-            cfg.execution,
-            epoch_budget=scfg.epoch_budget,
-            fidelity=Plan.of(scfg.fidelity, scfg.fit.epochs),
-        )
+        settings = Settings.of(label, scfg, cfg, splits.val.x[:64])
         initial = [baseline(cfg.train, space)] if scfg.include_baseline else []
         algorithm = search.create(algo, space, scfg, base.seed, scfg.budget, initial)
         execute(study, algorithm, run, paths.item(all_paths.search, algo), settings)

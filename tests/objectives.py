@@ -58,9 +58,8 @@ def with_curve(final, stop, max_epochs):
     return curve, "ok"
 
 
-def synthetic_curves(config, seed, stop=None, max_epochs=9):
-    """`synthetic` reached after up to `max_epochs` epochs, with a per-epoch val curve."""
-    out = synthetic(config, seed)
+def _curved(out, stop, max_epochs):
+    """`out` (an objective's result) reached epoch by epoch: see `with_curve`."""
     curve, status = with_curve(out["val_accuracy"], stop, max_epochs)
     return {
         **out,
@@ -69,16 +68,13 @@ def synthetic_curves(config, seed, stop=None, max_epochs=9):
         "val_curve": curve,
         "epochs_run": len(curve),
     }
+
+
+def synthetic_curves(config, seed, stop=None, max_epochs=9):
+    """`synthetic` reached after up to `max_epochs` epochs, with a per-epoch val curve."""
+    return _curved(synthetic(config, seed), stop, max_epochs)
 
 
 def nas_synthetic_curves(arch, seed, stop=None, max_epochs=9):
     """`nas_synthetic` reached after up to `max_epochs` epochs, with a per-epoch val curve."""
-    out = nas_synthetic(arch, seed)
-    curve, status = with_curve(out["val_accuracy"], stop, max_epochs)
-    return {
-        **out,
-        "val_accuracy": curve[-1],
-        "status": status,
-        "val_curve": curve,
-        "epochs_run": len(curve),
-    }
+    return _curved(nas_synthetic(arch, seed), stop, max_epochs)

@@ -17,7 +17,7 @@ from leanml.trials import execution, runner
 from leanml.trials.base import Algorithm, key
 from leanml.trials.checkpoint import Checkpoint
 from leanml.trials.fidelity import Plan, RungStop, promoted
-from tests.objectives import nas_synthetic_curves, synthetic_curves
+from tests.objectives import _curved, nas_synthetic_curves, synthetic_curves
 from tests.test_nas import meta_rows
 
 ALGORITHMS = list(search.ALGORITHMS)
@@ -42,20 +42,7 @@ class FixedList(Algorithm):
 
 def q_objective(config, seed, stop=None):
     """Final val accuracy q; after e epochs q − 0.5·0.6^e (the order of q at every epoch)."""
-    curve = []
-    for epoch in range(1, 10):
-        curve.append(round(config["q"] - 0.5 * 0.6**epoch, 6))
-        if stop is not None and not stop.keep_going(epoch, curve[-1]):
-            break
-    status = "ok" if len(curve) == 9 else "pruned"
-    return {
-        "val_accuracy": curve[-1],
-        "params": 1,
-        "file_bytes": 1,
-        "status": status,
-        "val_curve": curve,
-        "epochs_run": len(curve),
-    }
+    return _curved({"val_accuracy": config["q"], "params": 1, "file_bytes": 1}, stop, 9)
 
 
 QS = [0.5, 0.9, 0.3, 0.7, 0.8, 0.2, 0.95]

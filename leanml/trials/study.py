@@ -56,6 +56,21 @@ class Settings:
     epoch_budget: int | None = None  # training epochs over all trials (None: trials only)
     fidelity: Plan = Plan()  # multi-fidelity rungs (`trials.fidelity`)
 
+    @classmethod
+    def of(cls, label: str, section: Any, cfg: Any, sample: Any) -> Settings:
+        """From a stage's params section (`search` or `nas`: budget, epoch_budget, fidelity,
+        fit) and the whole params (`base`, `execution`)."""
+        return cls(
+            label,
+            section.budget,
+            cfg.base.seed,
+            cfg.base.measure,
+            sample,
+            cfg.execution,
+            epoch_budget=section.epoch_budget,
+            fidelity=Plan.of(section.fidelity, section.fit.epochs),
+        )
+
 
 def baseline_model(path: Path, val: Any) -> Callable[[], TrainResult]:
     """A `Study.incumbent`: the train stage's model at `path`, scored on the val split."""
