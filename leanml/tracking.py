@@ -195,6 +195,19 @@ class StageRun:
         numeric = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and v == v}
         mlflow.log_metrics(numeric, step=step)
 
+    def log_curve(self, name: str, values: list[float]) -> None:
+        """`values` as metric `name` at steps 1, 2, ... (e.g. a trial's per-epoch val accuracy),
+        in one call to the store."""
+        import time as _time
+
+        from mlflow import MlflowClient
+        from mlflow.entities import Metric
+
+        now = int(_time.time() * 1000)
+        points = [Metric(name, float(v), now, i) for i, v in enumerate(values, 1) if v == v]
+        if points:
+            MlflowClient().log_batch(self.run_id, metrics=points)
+
     def set_tags(self, tags: dict[str, Any]) -> None:
         import mlflow
 

@@ -228,6 +228,20 @@ def test_the_baseline_model_is_kept_only_when_the_refit_scores_lower_on_val(
     )
     with tracking.stage_run("search@random", tracking_cfg) as run:
         metrics = execute(study, algo, run, out, settings)
+        parent = run.run_id
+    # every trial run carries its per-epoch val accuracy curve, ending at its val accuracy
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    children = client.search_runs(
+        [client.get_run(parent).info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent}'",
+    )
+    assert len(children) == 2
+    for child in children:
+        curve = client.get_metric_history(child.info.run_id, "epoch_val_accuracy")
+        assert [m.step for m in curve] == [1]  # one epoch per trial here
+        assert curve[-1].value == pytest.approx(child.data.metrics["val_accuracy"], abs=1e-6)
     best = json.loads(out.best.read_text())
     assert best["source"] == kept
     assert metrics["winner_is_baseline"] == int(kept == "baseline")

@@ -133,6 +133,8 @@ def execute(
                     "epochs": t.epochs,
                 }
             )
+            if t.extra.get("val_curve"):  # the learning curve the rungs judged, per epoch
+                child.log_curve("epoch_val_accuracy", t.extra["val_curve"])
             if t.error:
                 child.set_tags({"error": t.error})
             trial_runs[t.proposal] = child.run_id
