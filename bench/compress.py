@@ -64,7 +64,7 @@ def run(kind: str) -> dict:
     rows, structured = [], None
     for name in compress.METHODS:
         method = compress.get(name, cfg)
-        for variant, row in sweep.run(method, baseline, ref, splits, work / name, cfg.base.measure):
+        for variant, row in sweep.run(method, baseline, ref, splits, work / name):
             rows.append(row)
             if row["variant"].startswith("structured"):
                 structured = variant.keras_model

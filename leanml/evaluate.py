@@ -1,5 +1,6 @@
-"""Score candidate models on the test split: the measurements of `measure.score`, plus the
-classification metrics (confusion matrix, macro-F1, per-class accuracy).
+"""Score candidate models on the test split: the measurements of `measure.score`, the
+classification metrics (confusion matrix, macro-F1, per-class accuracy), each sample's
+correctness (for the McNemar tests) and the latency, in one runtime for every candidate.
 
 Only `splits.test` is read here; selection elsewhere uses val only. A candidate that is missing,
 corrupt or cannot run on the test data is reported by name and skipped with a warning.
@@ -53,19 +54,52 @@ def producer(candidate: Candidate) -> str:
 def score(candidate: Candidate, test: Split, n_classes: int, measure_cfg) -> dict[str, Any]:
     """Every number of one candidate on the test split; raises LeanmlError if it cannot run."""
     runner = measure.load_runner(candidate.path, producer(candidate))
-    scored = measure.score(
-        runner,
-        candidate.path,
-        candidate.artifact,
-        {"test": test},
-        n_classes,
-        cfg=measure_cfg,
-        sample=test.x[:64],
-    )
+    scored = measure.score(runner, candidate.path, candidate.artifact, {"test": test}, n_classes)
     row = dict(scored.row)
     del row["test_accuracy"]  # the same number is `accuracy`, from the confusion matrix
     matrix = confusion(test.y, scored.labels["test"], n_classes)
-    return {**classification_scores(matrix), "confusion": matrix.tolist(), **row}
+    return {
+        **classification_scores(matrix),
+        "confusion": matrix.tolist(),
+        "correct": scored.labels["test"] == test.y,
+        **row,
+        **timing(candidate, runner, test.x[:64], measure_cfg),
+    }
+
+
+# How each candidate reached the latency runtime (the leaderboard's `latency_model`).
+OWN_TFLITE = "own .tflite"
+FLOAT_EXPORT = "float32 TFLite export"
+DECODED_EXPORT = "float32 TFLite export of the decoded k-bit model"
+
+
+def timing(candidate: Candidate, runner, sample: np.ndarray, cfg) -> dict[str, Any]:
+    """Latency in the one runtime (`tflite.runtime()`): a `.tflite` candidate as it is, a Keras
+    candidate as its float32 TFLite export (a k-bit `.packed` variant is the float model it
+    decodes to: no runtime executes k-bit codes); and, for Keras candidates, the Keras-call p50
+    as a secondary column. A model the converter refuses keeps its accuracy, with no latency."""
+    from leanml import tflite
+
+    out: dict[str, Any] = {"latency_runtime": tflite.runtime()}
+    if isinstance(runner, tflite.TFLiteRunner):
+        timed, out["latency_model"] = runner, OWN_TFLITE
+    else:
+        packed = candidate.artifact.suffix == ".packed" and candidate.artifact != candidate.path
+        out["latency_model"] = DECODED_EXPORT if packed else FLOAT_EXPORT
+        out["keras_latency_ms_p50"] = runner.latency(sample, cfg)["latency_ms_p50"]
+        try:
+            timed = tflite.TFLiteRunner(tflite.convert(runner.model))
+        except Exception as exc:
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            out["warning"] = (
+                f"evaluate: {candidate.name}: no {out['latency_runtime']} latency, the TFLite "
+                f"converter refused the model ({type(exc).__name__}: {first})"
+            )
+            return {**out, **dict.fromkeys(LATENCY_KEYS)}
+    return {**out, **timed.latency(sample, cfg)}
+
+
+LATENCY_KEYS = ("latency_ms_p50", "latency_ms_p95", "throughput_per_s")
 
 
 def score_all(
@@ -75,7 +109,10 @@ def score_all(
     scored = []
     for candidate in candidates:
         try:
-            scored.append((candidate, score(candidate, test, n_classes, measure_cfg)))
+            scores = score(candidate, test, n_classes, measure_cfg)
+            if "warning" in scores:
+                on_warning(scores.pop("warning"))
+            scored.append((candidate, scores))
         except LeanmlError as exc:
             on_warning(f"evaluate: skipped {candidate.name}: {exc}")
         except Exception as exc:  # e.g. a layer type measure.flops cannot handle

@@ -1,7 +1,9 @@
-"""The one measurement path: parameters, bytes of the real file (and gzipped), FLOPs, latency.
+"""The one measurement path: parameters, bytes of the real file (and gzipped), FLOPs, and the
+latency protocol (`time_calls`).
 
 `score` measures one runnable model file (Keras through `KerasRunner`, TFLite through
-`leanml.tflite.TFLiteRunner`) for the compress and the evaluate stages alike.
+`leanml.tflite.TFLiteRunner`) for the compress and the evaluate stages alike; only the evaluate
+stage times models (`leanml.evaluate.timing`: every candidate in LiteRT).
 FLOPs count 2 × multiply-accumulates of Dense and Conv layers plus their bias additions;
 pooling, activations and normalisation are not counted (they are small next to the MACs).
 Latency is measured on the CPU after warm-up, one call at a time, and reported as percentiles.
@@ -147,14 +149,10 @@ def latency(
     )
 
 
-def measure(model: keras.Model, path: str | Path, sample: np.ndarray, cfg) -> dict:
-    """Everything above for a model already saved at `path`; `cfg` is `base.measure`."""
-    return {
-        **count_params(model),
-        **file_bytes(path),
-        "flops": flops(model),
-        **latency(model, sample, warmup=cfg.warmup, runs=cfg.runs, batch_size=cfg.batch_size),
-    }
+def measure(model: keras.Model, path: str | Path) -> dict:
+    """Parameters, bytes of the file at `path` (and gzipped) and FLOPs of a saved model. Latency
+    is not here: the evaluate stage times every candidate in one runtime (`leanml.tflite`)."""
+    return {**count_params(model), **file_bytes(path), "flops": flops(model)}
 
 
 # --- one candidate, whatever its format --------------------------------------------------------
@@ -226,13 +224,11 @@ def score(
     splits: Mapping[str, Any],
     n_classes: int,
     *,
-    cfg=None,
-    sample: np.ndarray | None = None,
     counts: dict[str, Any] | None = None,
 ) -> Scored:
     """Accuracy on each of `splits` (name -> `Split`, giving `<name>_accuracy`), parameters and
     FLOPs (`counts` when given, else the runner's), bytes of `model_file` and of `artifact` (its
-    most compact real encoding), and latency on `sample` when `cfg` (a `Measure`) is given.
+    most compact real encoding). Latency: `leanml.evaluate.timing`.
 
     Raises `LeanmlError` naming `model_file` when the model cannot run on a split or its outputs
     do not have one column per class.
@@ -258,8 +254,4 @@ def score(
     row.update(file_bytes(model_file))
     art = file_bytes(artifact)
     row.update({"artifact_bytes": art["file_bytes"], "artifact_gzip_bytes": art["gzip_bytes"]})
-    if cfg is not None:
-        if sample is None:
-            raise ValueError("measure.score: timing (cfg) needs a sample")
-        row.update(runner.latency(sample, cfg))
     return Scored(row, labels)

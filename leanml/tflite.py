@@ -1,4 +1,11 @@
-"""The one TFLite runtime: a runner for `.tflite` files and their parameter/FLOP counts."""
+"""The one TFLite runtime: LiteRT (`ai-edge-litert`), the one converter (Keras -> `.tflite`),
+and the parameter/FLOP counts read from a flatbuffer.
+
+Every latency on the leaderboard is measured here, in one interpreter with one thread count and
+one protocol (`measure.time_calls`): a candidate's own `.tflite` file, or the float32 export of a
+Keras candidate (`convert`). Timing Keras calls beside TFLite calls would compare runtimes, not
+models (a Keras call costs ~0.3 ms of framework overhead at batch 1, a TFLite call ~0.01 ms).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +29,14 @@ NUM_THREADS = 1
 PREDICT_BATCH = 512
 
 
+def runtime() -> str:
+    """The name of the latency runtime, as the leaderboard's `latency_runtime` column says it."""
+    from importlib.metadata import version
+
+    threads = "thread" if NUM_THREADS == 1 else "threads"
+    return f"LiteRT {version('ai-edge-litert')}, {NUM_THREADS} {threads}"
+
+
 @contextlib.contextmanager
 def quiet_fds() -> Iterator[None]:
     """The TFLite converter and interpreter print pages of C++ logs to stdout/stderr."""
@@ -39,19 +54,42 @@ def quiet_fds() -> Iterator[None]:
             os.close(saved[0]), os.close(saved[1])
 
 
-class TFLiteRunner:
-    """A `.tflite` flatbuffer run through `tf.lite.Interpreter` (`NUM_THREADS` threads), int8
-    inputs/outputs (de)quantized; the runner interface of `measure.score`.
+def convert(model, mode: str = "float32", calibration: np.ndarray | None = None) -> bytes:
+    """A Keras model as a `.tflite` flatbuffer: `float32` (as is: how a Keras candidate is
+    timed), or post-training quantized `dynamic_int8`, `float16`, `full_int8` (calibrated on
+    `calibration`, int8 inputs/outputs). Through `from_keras_model`: `from_concrete_functions`
+    yields NaN on Keras 3. Raises the converter's exception."""
+    import tensorflow as tf
 
-    Issue 14 moves this to LiteRT: only this class changes.
-    """
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if mode != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if mode == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif mode == "full_int8":
+
+        def representative():
+            for x in calibration:
+                yield [x[None].astype(np.float32)]
+
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    with quiet_fds(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return converter.convert()
+
+
+class TFLiteRunner:
+    """A `.tflite` flatbuffer run in LiteRT's interpreter (`NUM_THREADS` threads), int8
+    inputs/outputs (de)quantized; the runner interface of `measure.score`."""
 
     def __init__(self, content: bytes):
-        import tensorflow as tf
+        from ai_edge_litert.interpreter import Interpreter
 
-        with quiet_fds(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # its deprecation notice; ai-edge-litert is not a dep
-            self.interpreter = tf.lite.Interpreter(model_content=content, num_threads=NUM_THREADS)
+        with quiet_fds():
+            self.interpreter = Interpreter(model_content=content, num_threads=NUM_THREADS)
         self.content = content
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
@@ -62,7 +100,8 @@ class TFLiteRunner:
         if self.batch != len(x):
             shape = [len(x), *self.input["shape"][1:]]
             self.interpreter.resize_tensor_input(self.input["index"], shape)
-            self.interpreter.allocate_tensors()
+            with quiet_fds():  # "Created TensorFlow Lite XNNPACK delegate for CPU."
+                self.interpreter.allocate_tensors()
             self.batch = len(x)
         if self.input["dtype"] in (np.int8, np.uint8):
             scale, zero = self.input["quantization"]

@@ -41,7 +41,7 @@ def main() -> None:
     ) as run:
         ref = sweep.reference(baseline, all_paths.train.model, splits, models_dir)
         rows = []
-        for variant, row in sweep.run(method, baseline, ref, splits, models_dir, base.measure):
+        for variant, row in sweep.run(method, baseline, ref, splits, models_dir):
             rows.append(row)
             with run.child(variant.name, params=variant.setting, tags={"method": name}) as child:
                 child.log_metrics({k: row[k] for k in sweep.METRICS})

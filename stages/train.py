@@ -29,9 +29,9 @@ def main() -> None:
             **{k: v for k, v in result.metrics.items() if k != "status"},
             "test_accuracy": test["accuracy"],
             "test_loss": test["loss"],
-            **measure.measure(result.model, out.model, splits.val.x[:64], base.measure),
+            **measure.measure(result.model, out.model),
         }
-        write_metrics(out.metrics, out.timings, metrics)  # fit seconds, latency: timings
+        write_metrics(out.metrics, out.timings, metrics)  # fit seconds: timings
         columns = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
         write_csv(out.history, result.history, columns)
         plot_history(result.history, out.figure, f"baseline {cfg.train.model.kind}")

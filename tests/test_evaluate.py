@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 
-from leanml import data, measure, models, paths
+from leanml import data, measure, models, paths, tflite
 from leanml.discover import Candidate, discover
 from leanml.errors import LeanmlError
 from leanml.evaluate import classification_scores, confusion
@@ -61,10 +61,15 @@ def test_classification_scores_on_a_hand_made_confusion_matrix():
     assert scores["macro_f1"] == pytest.approx((0.8 + 2 / 3 + 0) / 3)
 
 
+N_FAKE = 200  # test samples of the hand-made candidates
+
+
 def _fake(name, family, method, accuracy, size, latency):
     candidate = Candidate(name, family, method, name.split("/")[-1], ROOT / f"{name}.keras", ROOT)
     scores = {
         "accuracy": accuracy,
+        # the first accuracy × N_FAKE samples right: nested, so McNemar's pairs are known
+        "correct": np.arange(N_FAKE) < round(accuracy * N_FAKE),
         "macro_f1": accuracy,
         "per_class_accuracy": [accuracy, accuracy],
         "params": 10,
@@ -131,6 +136,41 @@ def test_leaderboard_columns_sorting_ratios_and_headline():
     assert "by_method.train/train.accuracy" not in metrics
     assert metrics["pareto.size_front"] == 4
 
+    # uncertainty: each row's Wilson interval holds its accuracy; McNemar against the baseline
+    # (190 of 200 right): s90 (180, the same 180 among them) loses 10 discordant pairs, 0 won:
+    # p = 2 / 2^10; pso (192) wins 2, loses 0: p = 2 / 2^2 = 0.5
+    assert all(r["accuracy_ci_low"] < r["accuracy"] < r["accuracy_ci_high"] for r in rows)
+    assert by["compress/prune/s90"]["mcnemar_p"] == pytest.approx(2 / 2**10)
+    assert by["search/pso"]["mcnemar_p"] == pytest.approx(0.5)
+    assert by["train"]["mcnemar_p"] is None and by["train"]["significant"] is None
+    # Holm over the 5 candidates: s90's is the smallest p, times 5
+    assert by["compress/prune/s90"]["mcnemar_p_holm"] == pytest.approx(5 * 2 / 2**10)
+    assert by["compress/prune/s90"]["significant"] is True
+    assert by["search/pso"]["significant"] is False
+    assert metrics["best.mcnemar_p"] == pytest.approx(0.5) and metrics["best_significant"] == 0
+    assert headline(rows, 1.0, n_test=N_FAKE)["one_sample_pp"] == pytest.approx(0.5)
+
+
+def test_summary_marks_what_the_test_split_cannot_tell_apart():
+    rows = build(HAND_MADE, "artifact_bytes")
+    for row in rows:
+        row["latency_runtime"] = "LiteRT 2.3.0, 1 thread"
+    metrics = headline(rows, 1.0, n_test=N_FAKE)
+    shown = {r["name"]: r for r in summary.shown(rows)}
+    assert shown["search/pso"]["delta_shown"] == "+1.00 (n.s.)"
+    assert shown["compress/prune/s90"]["delta_shown"] == "-5.00"  # significant: no mark
+    assert shown["train"]["delta_shown"] == "+0.00"
+    low, high = rows[0]["accuracy_ci_low"], rows[0]["accuracy_ci_high"]
+    assert shown["search/pso"]["ci"] == f"{100 * low:.1f}–{100 * high:.1f}"
+    head = summary.headline_rows(metrics, 1.0)
+    assert head[1]["what"] == "best accuracy, not distinguishable from the baseline"
+    assert head[1]["ci"] == shown["search/pso"]["ci"]
+    tex = summary.leaderboard_latex(rows, "artifact_bytes", N_FAKE)
+    assert "(n.s.)" in tex and "LiteRT 2.3.0, 1 thread" in tex and "McNemar" in tex
+    # a best that the test split does tell apart from the baseline keeps the plain label
+    metrics["best_significant"] = 1
+    assert summary.headline_rows(metrics, 1.0)[1]["what"] == "best accuracy"
+
 
 def test_empty_scored_set_is_a_clear_error():
     with pytest.raises(LeanmlError, match="no candidate model could be scored"):
@@ -183,7 +223,7 @@ def test_markdown_table_shape():
         row["front"] = "S|L"
     md = tables.markdown(rows, summary.LEADERBOARD_TABLE).splitlines()
     assert len(md) == 2 + len(rows)
-    assert all(len(re.findall(r"(?<!\\)\|", line)) == 12 for line in md)
+    assert all(len(re.findall(r"(?<!\\)\|", line)) == 13 for line in md)
 
 
 # --- the report from real files laid out like the pipeline's outputs -----------------------
@@ -321,6 +361,20 @@ def test_report_builds_from_fixture_outputs(layout, tiny_splits):
     assert s50["nonzero_params"] < s50["params"]
     assert s50["compression_ratio"] == pytest.approx(by["train"]["size_bytes"] / s50["size_bytes"])
     assert all(r["latency_ms_p50"] > 0 and r["throughput_per_s"] > 0 for r in rows)
+    # one runtime for every row; Keras candidates through their float32 export, the TFLite one
+    # as its own file; the Keras-call latency only where there is a Keras model
+    assert {r["latency_runtime"] for r in rows} == {tflite.runtime()}
+    assert tflite.runtime().startswith("LiteRT ")
+    assert tfl["latency_model"] == "own .tflite" and tfl.get("keras_latency_ms_p50") is None
+    assert by["train"]["latency_model"] == "float32 TFLite export"
+    assert s50["latency_model"] == "float32 TFLite export of the decoded k-bit model"
+    assert all(r["keras_latency_ms_p50"] > 0 for r in rows if r is not tfl)
+    # a tiny test split: the warning names one sample's worth
+    n = len(tiny_splits.test.y)
+    assert any(f"{n} samples, so one sample is {100 / n:.2f} pp" in w for w in warnings)
+    # the intervals and McNemar p-values on real predictions
+    assert all(r["accuracy_ci_low"] <= r["accuracy"] <= r["accuracy_ci_high"] for r in rows)
+    assert all(0 < r["mcnemar_p"] <= 1 for r in rows if r["name"] != "train")
 
     with open(out.leaderboard, newline="") as handle:
         written = list(csv.DictReader(handle))
@@ -451,7 +505,7 @@ def test_compress_and_evaluate_measure_a_file_the_same_way(tiny_splits, tmp_path
     models_dir = p.compress.models / "quantize"
     fast = Measure(**TINY_MEASURE)
     ref = sweep.reference(baseline, baseline_file, tiny_splits, models_dir)
-    rows = [row for _, row in sweep.run(method, baseline, ref, tiny_splits, models_dir, fast)]
+    rows = [row for _, row in sweep.run(method, baseline, ref, tiny_splits, models_dir)]
     write_json(out.settings, sweep.settings(method, rows))
 
     found = discover(p.evaluate.models, p.evaluate.reports, ["compress"])

@@ -6,7 +6,7 @@ real models on a few hundred digits samples.
 
 import pytest
 
-from leanml import nas, params, search
+from leanml import nas, search
 from leanml.nas.objective import reward
 from leanml.nas.space import ArchSpace
 from leanml.params import RL, Bayes, Fit, ModelSpec, Nas, NasSpace, Search, Train
@@ -223,9 +223,7 @@ def test_the_baseline_model_is_kept_only_when_the_refit_scores_lower_on_val(
     )
     out = item(group, "random")
     algo = search.create("random", space, cfg, 0, 2, [baseline(Train(), space)])
-    settings = Settings(
-        "search@random", 2, 0, params.Measure(runs=3, warmup=1), tiny_splits.val.x[:8]
-    )
+    settings = Settings("search@random", 2, 0, tiny_splits.val.x[:8])
     with tracking.stage_run("search@random", tracking_cfg) as run:
         metrics = execute(study, algo, run, out, settings)
         parent = run.run_id

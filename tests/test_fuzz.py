@@ -111,9 +111,10 @@ BAD_PARAMS = [
         "base.tracking.token",
         "unknown key in base.tracking; allowed keys are uri, experiment",
     ),
-    bad({"base.measure.warmup": -1}, "base.measure.warmup", "must be an integer ≥ 0, got -1"),
-    bad({"base.measure.batch_size": 0}, "base.measure.batch_size", "must be an integer ≥ 1, got 0"),
-    bad({"base.measure": []}, "base.measure", "must be a mapping of keys, got []"),
+    # the latency protocol moved to evaluate.measure (only the evaluate stage times models)
+    bad({"base.measure.runs": 1000}, "base.measure", "was removed: latency is measured once"),
+    bad({"evaluate.measure.warmup": -1}, "evaluate.measure.warmup", "must be an integer ≥ 0"),
+    bad({"evaluate.measure": []}, "evaluate.measure", "must be a mapping of keys, got []"),
     bad({"base": "fast"}, "base", "must be a mapping of keys, got 'fast'"),
     bad(
         {"trian.epochs": 3},

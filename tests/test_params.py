@@ -68,7 +68,12 @@ def test_empty_mapping_gives_defaults():
             {"base": {"tracking": {"experiment": ""}}},
             "base.tracking.experiment: must be a non-empty experiment name, got ''",
         ),
-        ({"base": {"measure": {"runs": 0}}}, "base.measure.runs: must be an integer ≥ 1, got 0"),
+        (
+            {"base": {"measure": {"runs": 1000}}},
+            "base.measure: was removed: latency is measured once, by the evaluate stage, for "
+            "every candidate in one runtime; set evaluate.measure (warmup, runs, batch_size) "
+            "instead and delete base.measure, got {'runs': 1000}",
+        ),
         (
             {"prepare": {"val_fraction": 1.5}},
             "prepare.val_fraction: must be a number > 0 and < 1, got 1.5",

@@ -14,7 +14,6 @@ from leanml.compress.base import Method, Variant
 from leanml.compress.encode import encode
 from leanml.data import Splits
 from leanml.io import atomic_path
-from leanml.params import Measure
 from leanml.train import seed_everything
 
 METRICS = (
@@ -31,9 +30,6 @@ METRICS = (
     "compression_ratio",
     "gzip_compression_ratio",
     "packed_ratio",
-    "latency_ms_p50",
-    "latency_ms_p95",
-    "throughput_per_s",
     "seconds",
 )
 # What metrics.json carries per variant (the rest is in results.csv and MLflow).
@@ -47,7 +43,6 @@ HEADLINE = (
     "artifact_gzip_bytes",
     "compression_ratio",
     "gzip_compression_ratio",
-    "latency_ms_p50",
 )
 
 
@@ -57,7 +52,7 @@ def _splits(data: Splits) -> dict:
 
 
 def reference(baseline: keras.Model, baseline_file: Path, data: Splits, work: Path) -> dict:
-    """The baseline's numbers that every variant is compared with (no latency: not compared)."""
+    """The baseline's numbers that every variant is compared with."""
     work.mkdir(parents=True, exist_ok=True)
     packed = work / ".baseline.packed"
     encode(baseline, packed)
@@ -70,7 +65,7 @@ def reference(baseline: keras.Model, baseline_file: Path, data: Splits, work: Pa
     return out
 
 
-def measure_variant(variant: Variant, ref: dict, data: Splits, cfg: Measure) -> dict[str, Any]:
+def measure_variant(variant: Variant, ref: dict, data: Splits) -> dict[str, Any]:
     """`measure.score` of the variant's model file (val and test), and its ratios to `ref`."""
     row = measure.score(
         variant.runner,
@@ -78,8 +73,6 @@ def measure_variant(variant: Variant, ref: dict, data: Splits, cfg: Measure) -> 
         variant.artifact,
         _splits(data),
         data.n_classes,
-        cfg=cfg,
-        sample=data.val.x[:64],
         counts=variant.counts,
     ).row
     return {
@@ -97,7 +90,6 @@ def run(
     ref: dict,
     data: Splits,
     out_dir: Path,
-    cfg: Measure,
 ) -> Iterator[tuple[Variant, dict[str, Any]]]:
     """Yield (variant, results row) for every setting of `method`, each from a fresh seed so a
     variant's numbers do not depend on which variants ran before it. `ref` is `reference(...)`."""
@@ -111,7 +103,7 @@ def run(
             "method": method.name,
             "variant": variant.name,
             **{c: variant.setting.get(c) for c in method.columns},
-            **measure_variant(variant, ref, data, cfg),
+            **measure_variant(variant, ref, data),
             "seconds": seconds,
         }
         yield variant, row

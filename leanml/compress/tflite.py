@@ -3,7 +3,6 @@ dynamic-range int8, float16 or full-integer int8 (calibrated on train samples)."
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -15,31 +14,13 @@ from leanml.data import Splits
 from leanml.errors import LeanmlError
 from leanml.io import atomic_write_bytes
 from leanml.measure import count_params, flops
-from leanml.tflite import TFLiteRunner, quiet_fds
+from leanml.tflite import TFLiteRunner, convert
 
 
 def to_tflite(model: keras.Model, mode: str, calibration: np.ndarray) -> bytes:
-    """Convert through `from_keras_model` (`from_concrete_functions` yields NaN on Keras 3)."""
-    import tensorflow as tf
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if mode == "float16":
-        converter.target_spec.supported_types = [tf.float16]
-    elif mode == "full_int8":
-
-        def representative():
-            for x in calibration:
-                yield [x[None].astype(np.float32)]
-
-        converter.representative_dataset = representative
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
+    """`leanml.tflite.convert`, its failure said as a params error."""
     try:
-        with quiet_fds(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return converter.convert()
+        return convert(model, mode, calibration)
     except Exception as exc:
         raise LeanmlError(
             f"compress.quantize.tflite: the baseline could not be converted to TFLite {mode} "

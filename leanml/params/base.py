@@ -1,4 +1,4 @@
-"""params `base`: seed, dataset, MLflow tracking and the latency protocol every stage shares."""
+"""params `base`: seed, dataset and MLflow tracking, which every stage shares."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ class Tracking(Section):
 
 
 class Measure(Section):
+    """The latency protocol (`evaluate.measure`): calls discarded, calls timed, batch size."""
+
     warmup: int = Int(10, ge=0)
     runs: int = Int(100, ge=1)
     batch_size: int = Int(256, ge=1)
@@ -45,7 +47,19 @@ class Base(Section):
         None, description="null, or the path of a .npz file with arrays x and y"
     )
     tracking: Tracking = Tracking()
-    measure: Measure = Measure()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _measure_moved(cls, data):
+        # params.yaml files from before latency moved to the evaluate stage
+        if isinstance(data, dict) and "measure" in data:
+            raise KeyError_(
+                "measure",
+                "was removed: latency is measured once, by the evaluate stage, for every "
+                "candidate in one runtime; set evaluate.measure (warmup, runs, batch_size) "
+                f"instead and delete base.measure, got {data['measure']!r}",
+            )
+        return data
 
     @model_validator(mode="after")
     def _npz_needs_path(self) -> Base:

@@ -13,7 +13,7 @@ from typing import Any
 
 from leanml.discover import Candidate, Discovery
 from leanml.io import atomic_write_bytes, write_csv, write_json, write_metrics
-from leanml.report import figures, i18n, summary
+from leanml.report import figures, i18n, summary, uncertainty
 from leanml.report.convergence import convergence_curves
 from leanml.report.leaderboard import (
     COLUMNS,
@@ -77,7 +77,8 @@ def write_all(
     write_csv(out.per_class, class_rows, class_columns)
     matrices = {c.name: s["confusion"] for c, s in scored}
     write_json(out.confusion, {name: matrices[name] for name in (r["name"] for r in rows)})
-    metrics = headline(rows, within_pp)
+    n_test = context.get("n_test")
+    metrics = headline(rows, within_pp, n_test if isinstance(n_test, int) else None)
     if out.timings is None:
         write_json(out.metrics, metrics)
     else:
@@ -228,6 +229,13 @@ def run(all_paths, cfg, on_warning=print) -> tuple[dict[str, Any], list[dict], O
         discovery.warnings.append(message)
         on_warning(message)
 
+    n_test = len(splits.test.y)
+    if n_test < uncertainty.SMALL_TEST:
+        warn(
+            f"evaluate: the test split has {n_test} samples, so one sample is "
+            f"{uncertainty.one_sample_pp(n_test):.2f} pp of accuracy: differences marked (n.s.) "
+            "are within what it can tell apart; compare methods over seeds (make study)"
+        )
     scored = score_all(discovery.candidates, splits.test, splits.n_classes, measure_cfg, warn)
     rows = build(scored, ev.size)
     if not any(r["family"] == "train" for r in rows):
@@ -237,7 +245,7 @@ def run(all_paths, cfg, on_warning=print) -> tuple[dict[str, Any], list[dict], O
         shutil.rmtree(folder, ignore_errors=True)
     context = {
         "dataset": _dataset_name(all_paths),
-        "n_test": len(splits.test.y),
+        "n_test": n_test,
         "warmup": measure_cfg.warmup,
         "runs": measure_cfg.runs,
         "batch_size": measure_cfg.batch_size,

@@ -25,6 +25,8 @@ HEADERS_ZH = {
     "Model": "模型",
     "Acc. (%)": "准确率 (%)",
     "Δ (pp)": "Δ (百分点)",
+    "95% CI (%)": "95% 置信区间 (%)",
+    "McNemar p": "McNemar p",
     "Macro-F1": "宏平均 F1",
     "Non-zero params": "非零参数量",
     "FLOPs": "FLOPs",
@@ -91,19 +93,28 @@ TEXT = {
         "study.md.tests": "## Paired Wilcoxon signed-rank tests\n",
         "leaderboard.caption": "Every candidate model on the test split, by accuracy",
         "leaderboard.note": "Test split ({n_test} samples). Size: {size}. "
-        "Ratio: baseline size / size. Front: S = on the accuracy-size Pareto front, "
+        "Ratio: baseline size / size. 95% CI: Wilson interval. (n.s.): not significantly "
+        "different from the baseline (exact McNemar test on the same test samples, Holm-adjusted "
+        "p ≥ 0.05). Latency: {runtime}. Front: S = on the accuracy-size Pareto front, "
         "L = on the accuracy-latency front.",
         "family.caption": "{family}: candidates on the test split",
-        "family.note": "Size: {size}. Δ and ratio relative to the baseline.",
+        "family.note": "Size: {size}. Δ and ratio relative to the baseline; (n.s.): not "
+        "significantly different from it (McNemar, Holm-adjusted p ≥ 0.05). Latency: {runtime}.",
         "head.baseline": "baseline",
         "head.best": "best accuracy",
+        "head.best_ns": "best accuracy, not distinguishable from the baseline",
         "head.smallest": "smallest within {within:g} pp of baseline",
         "head.family": "best of {family}",
         "md.title": "# Evaluation: every candidate on the test split\n",
         "md.intro": "Dataset `{dataset}`, test split of {n_test} samples (never used to select "
         "anything upstream), {n} candidates. Size = {size} (`{size_key}`); ratio = baseline size "
-        "/ size. Latency: CPU, batch 1, after {warmup} warm-up calls, p50/p95 of {runs} calls; "
-        "throughput at batch {batch_size}.\n",
+        "/ size. Accuracy with its 95% Wilson interval; Δ marked (n.s.) is not significantly "
+        "different from the baseline (exact McNemar test on the same test samples, Holm-adjusted "
+        "over the candidates, p ≥ 0.05). Latency: every candidate in one runtime, {runtime} "
+        "(Keras models as their float32 TFLite export, k-bit variants as the float model they "
+        "decode to; the Keras-call p50 is the leaderboard's `keras_latency_ms_p50`), CPU, "
+        "batch 1, after {warmup} warm-up calls, p50/p95 of {runs} calls; throughput at batch "
+        "{batch_size}.\n",
         "md.headline": "## Headline\n",
         "md.leaderboard": "## Leaderboard\n",
         "md.front": "Front: S = on the accuracy-vs-size Pareto front, L = on the "
@@ -139,17 +150,26 @@ TEXT = {
         "study.md.tests": "## 配对 Wilcoxon 符号秩检验\n",
         "leaderboard.caption": "全部候选模型在测试集上的结果（按准确率排序）",
         "leaderboard.note": "测试集共 {n_test} 个样本。大小：{size}。压缩率：基线模型大小 / "
-        "模型大小。前沿：S 表示位于准确率–大小帕累托前沿，L 表示位于准确率–延迟帕累托前沿。",
+        "模型大小。95% 置信区间：Wilson 区间。(n.s.)：与基线模型无显著差异（同一批测试样本上的"
+        "精确 McNemar 检验，Holm 校正后 p ≥ 0.05）。延迟：{runtime}。"
+        "前沿：S 表示位于准确率–大小帕累托前沿，L 表示位于准确率–延迟帕累托前沿。",
         "family.caption": "{family}：候选模型在测试集上的结果",
-        "family.note": "大小：{size}。Δ 与压缩率均相对于基线模型。",
+        "family.note": "大小：{size}。Δ 与压缩率均相对于基线模型；(n.s.)：与基线模型无显著差异"
+        "（McNemar 检验，Holm 校正后 p ≥ 0.05）。延迟：{runtime}。",
         "head.baseline": "基线模型",
         "head.best": "准确率最高",
+        "head.best_ns": "准确率最高（与基线模型无显著差异）",
         "head.smallest": "与基线相差不超过 {within:g} 个百分点的最小模型",
         "head.family": "{family}最佳",
         "md.title": "# 评估：全部候选模型在测试集上的结果\n",
         "md.intro": "数据集 `{dataset}`，测试集 {n_test} 个样本（上游任何阶段都不用它做选择），"
         "共 {n} 个候选模型。大小 = {size}（`{size_key}`）；压缩率 = 基线模型大小 / 模型大小。"
-        "延迟：CPU、批大小 1，先预热 {warmup} 次，再取 {runs} 次调用的 p50/p95；"
+        "准确率附 95% Wilson 置信区间；Δ 标 (n.s.) 表示与基线模型无显著差异（同一批测试样本上的"
+        "精确 McNemar 检验，对全部候选模型做 Holm 校正，p ≥ 0.05）。"
+        "延迟：全部候选模型在同一运行时 {runtime} 中测得（Keras 模型先导出为 float32 TFLite，"
+        "k 比特变体按其解码后的浮点模型计时；Keras 调用的 p50 见排行榜的 "
+        "`keras_latency_ms_p50` 列），"
+        "CPU、批大小 1，先预热 {warmup} 次，再取 {runs} 次调用的 p50/p95；"
         "吞吐量的批大小为 {batch_size}。\n",
         "md.headline": "## 要点\n",
         "md.leaderboard": "## 排行榜\n",

@@ -10,6 +10,7 @@ from typing import Any
 
 from leanml.discover import BASELINE_FAMILY, Candidate
 from leanml.errors import LeanmlError
+from leanml.report import uncertainty
 from leanml.report.pareto import non_dominated
 
 COLUMNS = [
@@ -20,8 +21,13 @@ COLUMNS = [
     "variant",
     "format",
     "accuracy",
+    "accuracy_ci_low",
+    "accuracy_ci_high",
     "macro_f1",
     "delta_pp",
+    "mcnemar_p",
+    "mcnemar_p_holm",
+    "significant",
     "params",
     "nonzero_params",
     "flops",
@@ -34,6 +40,9 @@ COLUMNS = [
     "latency_ms_p50",
     "latency_ms_p95",
     "throughput_per_s",
+    "latency_runtime",
+    "latency_model",
+    "keras_latency_ms_p50",
     "pareto_size",
     "pareto_latency",
     "front",
@@ -83,21 +92,43 @@ def build(scored: Sequence[tuple[Candidate, dict[str, Any]]], size: str) -> list
                 "path": str(candidate.path),
             }
         )
-    base = baseline_row(rows)
-    for row in rows:
-        if base is None:
-            row["delta_pp"], row["compression_ratio"] = None, None
-        else:
-            row["delta_pp"] = 100 * (row["accuracy"] - base["accuracy"])
-            row["compression_ratio"] = base["size_bytes"] / row["size_bytes"]
+    _compare(rows, [scores["correct"] for _, scores in scored])
     for front, cost in FRONTS.items():
-        flags = non_dominated([(r["accuracy"], r[cost]) for r in rows])
-        for row, flag in zip(rows, flags, strict=True):
+        timed = [r for r in rows if r[cost] is not None]  # a model the converter refused
+        flags = non_dominated([(r["accuracy"], r[cost]) for r in timed])
+        for row in rows:
+            row[f"pareto_{front}"] = False
+        for row, flag in zip(timed, flags, strict=True):
             row[f"pareto_{front}"] = flag
     rows.sort(key=_sort_key)
     for i, row in enumerate(rows, 1):
         row["rank"] = i
     return rows
+
+
+def _compare(rows: list[dict], correct: Sequence) -> None:
+    """Deltas, ratios and the uncertainty columns of every row against the baseline: the 95%
+    Wilson interval of its accuracy, the exact McNemar p-value of its per-sample correctness
+    against the baseline's, that p Holm-adjusted over all candidates, and `significant` (adjusted
+    p < 0.05). Without a baseline these are left empty (the interval is not)."""
+    base = baseline_row(rows)
+    base_correct = correct[rows.index(base)] if base is not None else None
+    for row, right in zip(rows, correct, strict=True):
+        row["accuracy_ci_low"], row["accuracy_ci_high"] = uncertainty.wilson(
+            int(right.sum()), len(right)
+        )
+        if base is None or row is base:
+            row["delta_pp"] = row["compression_ratio"] = row["mcnemar_p"] = None
+            if base is not None:
+                row["delta_pp"], row["compression_ratio"] = 0.0, 1.0
+            continue
+        row["delta_pp"] = 100 * (row["accuracy"] - base["accuracy"])
+        row["compression_ratio"] = base["size_bytes"] / row["size_bytes"]
+        row["mcnemar_p"] = uncertainty.mcnemar(right, base_correct)
+    adjusted = uncertainty.holm([r["mcnemar_p"] for r in rows])
+    for row, p in zip(rows, adjusted, strict=True):
+        row["mcnemar_p_holm"] = p
+        row["significant"] = None if p is None else bool(p < uncertainty.ALPHA)
 
 
 def pareto_rows(rows: Sequence[dict]) -> list[dict[str, Any]]:
@@ -106,7 +137,7 @@ def pareto_rows(rows: Sequence[dict]) -> list[dict[str, Any]]:
     for front, cost in FRONTS.items():
         members = sorted(
             (r for r in rows if r[f"pareto_{front}"]), key=lambda r: (r[cost], -r["accuracy"])
-        )
+        )  # (flagged rows all have a cost)
         for order, row in enumerate(members, 1):
             out.append(
                 {
@@ -137,19 +168,29 @@ def _summary(row: dict) -> dict[str, Any]:
     return {
         "name": row["name"],
         "accuracy": row["accuracy"],
+        "accuracy_ci_low": row["accuracy_ci_low"],
+        "accuracy_ci_high": row["accuracy_ci_high"],
         "macro_f1": row["macro_f1"],
         "delta_pp": row["delta_pp"],
+        "mcnemar_p": row["mcnemar_p"],
         "bytes": row["size_bytes"],
         "compression_ratio": row["compression_ratio"],
         "latency_ms_p50": row["latency_ms_p50"],
     }
 
 
-def headline(rows: Sequence[dict], within_pp: float) -> dict[str, Any]:
+def headline(rows: Sequence[dict], within_pp: float, n_test: int | None = None) -> dict[str, Any]:
     """Flat numbers for `dvc metrics show` / `dvc exp show` (and MLflow): the baseline, the best
     candidate, the smallest within `within_pp` of the baseline, and the best of each family and
-    of each method (`by_method.<family>/<method>.*`, what multi-seed studies compare)."""
+    of each method (`by_method.<family>/<method>.*`, what multi-seed studies compare); the test
+    split's size, what one sample is worth, and whether the best differs significantly from the
+    baseline (McNemar, Holm-adjusted)."""
     out: dict[str, Any] = {"candidates": len(rows), "within_pp": within_pp}
+    if n_test:
+        out["test_samples"] = n_test
+        out["one_sample_pp"] = uncertainty.one_sample_pp(n_test)
+    significant = rows[0].get("significant")
+    out["best_significant"] = None if significant is None else int(significant)
     for front in FRONTS:
         out[f"pareto.{front}_front"] = sum(bool(r[f"pareto_{front}"]) for r in rows)
     parts: list[tuple[str, dict | None]] = [

@@ -16,7 +16,8 @@ LEADERBOARD_TABLE = [
     Column("rank", "#"),
     Column("name", "Model", "l"),
     Column("accuracy", "Acc. (%)", fmt=tables.pct),
-    Column("delta_pp", "Δ (pp)", fmt=tables.pp),
+    Column("ci", "95% CI (%)"),
+    Column("delta_shown", "Δ (pp)"),
     Column("macro_f1", "Macro-F1", fmt=lambda v: tables.number(v, 3)),
     Column("nonzero_params", "Non-zero params", fmt=tables.integer),
     Column("flops", "FLOPs", fmt=tables.integer),
@@ -29,7 +30,8 @@ FAMILY_TABLE = [
     Column("method", "Method", "l"),
     Column("variant", "Variant", "l"),
     Column("accuracy", "Acc. (%)", fmt=tables.pct),
-    Column("delta_pp", "Δ (pp)", fmt=tables.pp),
+    Column("ci", "95% CI (%)"),
+    Column("delta_shown", "Δ (pp)"),
     Column("macro_f1", "Macro-F1", fmt=lambda v: tables.number(v, 3)),
     Column("nonzero_params", "Non-zero params", fmt=tables.integer),
     Column("size_bytes", "Size (KiB)", fmt=tables.kib),
@@ -42,7 +44,9 @@ HEADLINE_TABLE = [
     Column("what", "", "l"),
     Column("name", "Model", "l"),
     Column("accuracy", "Acc. (%)", fmt=tables.pct),
+    Column("ci", "95% CI (%)"),
     Column("delta_pp", "Δ (pp)", fmt=tables.pp),
+    Column("mcnemar_p", "McNemar p", fmt=lambda v: tables.number(v, 2)),
     Column("bytes", "Size (KiB)", fmt=tables.kib),
     Column("compression_ratio", "Ratio", fmt=tables.ratio),
     Column("latency_ms_p50", "p50 (ms)", fmt=tables.ms),
@@ -57,11 +61,32 @@ PARETO_TABLE = [
 ]
 
 
+def ci_text(low: Any, high: Any) -> str:
+    """A 95% interval of an accuracy, in percent: '96.3–99.3'."""
+    if tables.pct(low) == "–" or tables.pct(high) == "–":
+        return "–"
+    return f"{100 * float(low):.1f}–{100 * float(high):.1f}"
+
+
+def shown(rows: Sequence[dict]) -> list[dict]:
+    """Rows with their display-only cells: the interval, and Δ marked (n.s.) when the McNemar
+    test (Holm-adjusted) cannot tell the candidate from the baseline."""
+    out = []
+    for row in rows:
+        delta = tables.pp(row.get("delta_pp"))
+        mark = " (n.s.)" if row.get("significant") is False else ""
+        ci = ci_text(row.get("accuracy_ci_low"), row.get("accuracy_ci_high"))
+        out.append({**row, "ci": ci, "delta_shown": delta + mark})
+    return out
+
+
 def headline_rows(metrics: dict[str, Any], within_pp: float, language: str = "en") -> list[dict]:
-    """The headline models (baseline, best, smallest within, best of each family) as rows."""
+    """The headline models (baseline, best, smallest within, best of each family) as rows; the
+    best's label says when the test split cannot tell it from the baseline."""
+    best = "head.best_ns" if metrics.get("best_significant") == 0 else "head.best"
     labels = [
         ("baseline", i18n.text("head.baseline", language)),
-        ("best", i18n.text("head.best", language)),
+        ("best", i18n.text(best, language)),
         ("smallest_within_pp", i18n.text("head.smallest", language, within=within_pp)),
     ]
     families = sorted({k.split(".")[1] for k in metrics if k.startswith("by_family.")})
@@ -73,8 +98,13 @@ def headline_rows(metrics: dict[str, Any], within_pp: float, language: str = "en
     rows = []
     for prefix, what in labels:
         if f"{prefix}.name" in metrics:
-            keys = ("name", "accuracy", "delta_pp", "bytes", "compression_ratio", "latency_ms_p50")
-            rows.append({"what": what, **{k: metrics[f"{prefix}.{k}"] for k in keys}})
+            keys = ("name", "accuracy", "delta_pp", "mcnemar_p", "bytes", "compression_ratio")
+            row = {"what": what, **{k: metrics.get(f"{prefix}.{k}") for k in keys}}
+            row["ci"] = ci_text(
+                metrics.get(f"{prefix}.accuracy_ci_low"), metrics.get(f"{prefix}.accuracy_ci_high")
+            )
+            row["latency_ms_p50"] = metrics.get(f"{prefix}.latency_ms_p50")
+            rows.append(row)
     return rows
 
 
@@ -86,13 +116,22 @@ def family_members(rows: Sequence[dict], family: str) -> list[dict]:
     )
 
 
+def runtime(rows: Sequence[dict]) -> str:
+    """The latency runtime every row was timed in (`latency_runtime`)."""
+    return next((str(r["latency_runtime"]) for r in rows if r.get("latency_runtime")), "?")
+
+
 def leaderboard_latex(rows: Sequence[dict], size: str, n_test: Any, language: str = "en") -> str:
     """The leaderboard as a LaTeX (booktabs) table."""
     note = i18n.text(
-        "leaderboard.note", language, n_test=n_test, size=i18n.size_name(size, language)
+        "leaderboard.note",
+        language,
+        n_test=n_test,
+        size=i18n.size_name(size, language),
+        runtime=runtime(rows),
     )
     return tables.latex(
-        rows,
+        shown(rows),
         i18n.columns(LEADERBOARD_TABLE, language),
         i18n.text("leaderboard.caption", language),
         "tab:leanml-leaderboard",
@@ -103,7 +142,7 @@ def leaderboard_latex(rows: Sequence[dict], size: str, n_test: Any, language: st
 
 def family_latex(rows: Sequence[dict], family: str, size: str, language: str = "en") -> str:
     """One family's candidates as a LaTeX (booktabs) table, a rule between methods."""
-    members = family_members(rows, family)
+    members = shown(family_members(rows, family))
     groups = [i for i in range(1, len(members)) if members[i]["method"] != members[i - 1]["method"]]
     return tables.latex(
         members,
@@ -111,7 +150,9 @@ def family_latex(rows: Sequence[dict], family: str, size: str, language: str = "
         i18n.text("family.caption", language, family=i18n.family(family, language)),
         f"tab:leanml-{family}",
         groups=groups,
-        note=i18n.text("family.note", language, size=i18n.size_name(size, language)),
+        note=i18n.text(
+            "family.note", language, size=i18n.size_name(size, language), runtime=runtime(rows)
+        ),
         language=language,
     )
 
@@ -158,6 +199,7 @@ def markdown(
         warmup=context.get("warmup", "?"),
         runs=context.get("runs", "?"),
         batch_size=context.get("batch_size", "?"),
+        runtime=runtime(rows),
     )
     parts = [
         i18n.text("md.title", lang),
@@ -166,7 +208,7 @@ def markdown(
         table(headline_rows(metrics, within_pp, lang), HEADLINE_TABLE),
         i18n.text("md.leaderboard", lang),
         i18n.text("md.front", lang),
-        table(rows, LEADERBOARD_TABLE),
+        table(shown(rows), LEADERBOARD_TABLE),
         i18n.text("md.pareto", lang),
         table(front_rows, PARETO_TABLE),
         i18n.text("md.figures", lang),
@@ -176,7 +218,7 @@ def markdown(
     for family, tex in family_tex.items():
         parts += [
             i18n.text("md.family", lang, family=i18n.family(family, lang)),
-            table(family_members(rows, family), FAMILY_TABLE),
+            table(shown(family_members(rows, family)), FAMILY_TABLE),
             f"LaTeX: {file_link(tex)}\n",
         ]
     best = rows[0]

@@ -77,7 +77,8 @@ def ratio(value: Any) -> str:
 
 
 def ms(value: Any) -> str:
-    return "–" if _missing(value) else f"{float(value):.3f}"
+    """Milliseconds to three significant digits: LiteRT calls take microseconds (0.00312)."""
+    return "–" if _missing(value) else f"{float(value):.3g}"
 
 
 def number(value: Any, digits: int = 4) -> str:

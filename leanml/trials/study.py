@@ -50,8 +50,7 @@ class Settings:
     label: str  # e.g. "search@ga", in logs and errors
     budget: int  # trained evaluations
     seed: int
-    measure: Any  # the `base.measure` params section (for the best model)
-    sample: Any  # inputs for latency and the logged model's signature
+    sample: Any  # inputs for the logged model's signature
     execution: Any = None  # the `execution` params section (None: serial, no time limit)
     epoch_budget: int | None = None  # training epochs over all trials (None: trials only)
     fidelity: Plan = Plan()  # multi-fidelity rungs (`trials.fidelity`)
@@ -64,7 +63,6 @@ class Settings:
             label,
             section.budget,
             cfg.base.seed,
-            cfg.base.measure,
             sample,
             cfg.execution,
             epoch_budget=section.epoch_budget,
@@ -178,7 +176,7 @@ def execute(
         result, source = baseline, "baseline"
     raise_if_interrupted()  # no outputs from a run that was asked to stop
     measure.save_model(result.model, out.model)
-    measured = measure.measure(result.model, out.model, settings.sample, settings.measure)
+    measured = measure.measure(result.model, out.model)
 
     curve = runner.convergence(trials)
     final = curve[-1]["best_score"]
@@ -223,7 +221,7 @@ def execute(
             **study.describe_best(best),
         },
     )
-    write_metrics(out.metrics, out.timings, metrics)  # search seconds, latency: timings
+    write_metrics(out.metrics, out.timings, metrics)  # search seconds: timings
 
     run.log_metrics(metrics)
     for path in (out.trials, out.convergence, out.pareto, out.best, out.metrics, out.timings):
