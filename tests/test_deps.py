@@ -167,11 +167,17 @@ def stale(root: Path, code: Path = ROOT) -> list[str]:
 
 
 def test_every_stage_depends_on_the_code_it_imports():
-    assert misses(ROOT) == [], "add these to the stage's deps in dvc.yaml (or justify in EXEMPT)"
+    found = misses(ROOT)
+    assert not found, "add to the stage's deps in dvc.yaml (or to EXEMPT, with the reason):\n" + (
+        "\n".join(found)
+    )
 
 
 def test_no_stage_depends_on_a_module_it_never_imports():
-    assert stale(ROOT) == [], "these deps rerun the stage for code it does not run"
+    found = stale(ROOT)
+    assert not found, "remove from dvc.yaml (the stage reruns for code it does not run):\n" + (
+        "\n".join(found)
+    )
 
 
 def test_every_exemption_is_a_file_some_stage_reads():
