@@ -28,10 +28,11 @@ EXEMPT = {
     # a run that completes never reaches them; they only shape how a failure is reported
     "leanml/errors.py": "the exception type of a failed stage; a stage that succeeds never uses it",
     "leanml/stage.py": "maps errors and Ctrl-C to exit codes and checks argv; no output depends on it",
-    # every value of paths.yaml that a stage uses reaches it through dvc.yaml's `vars:`, so DVC
-    # already sees a changed path in the resolved cmd/deps/outs; a changed member list changes
-    # the foreach stages and is checked against the report deps by tests/test_registry.py
-    "leanml/paths.yaml": "reaches every stage through dvc.yaml vars (resolved paths and members)",
+    # it says where files are, not what they hold: the paths a stage declares come from it
+    # through dvc.yaml's `vars:`, so a changed path or member list already changes the resolved
+    # stages (members: checked against the report deps by tests/test_registry.py); as a dep it
+    # would rerun all stages for a comment or another stage's path
+    "leanml/paths.yaml": "reaches the stages through dvc.yaml vars (resolved paths and members)",
     "leanml/search/pyswarms_logging.yaml": "quiets PySwarms' log output; no result depends on it",
 }
 
