@@ -9,7 +9,7 @@ import pytest
 from leanml import nas, search
 from leanml.nas.objective import reward
 from leanml.nas.space import ArchSpace
-from leanml.params import RL, Bayes, Fit, ModelSpec, Nas, NasSpace, Search, Train
+from leanml.params import RL, Bayes, Fidelity, Fit, ModelSpec, Nas, NasSpace, Search, Train
 from leanml.search.objective import score
 from leanml.search.space import Space, baseline
 from leanml.trials import runner
@@ -161,7 +161,8 @@ def test_refit_uses_the_final_fit_and_reproduces_bytes(tiny_splits, tmp_path):
     from leanml import measure
     from leanml.search.objective import search_study
 
-    cfg = Search(budget=5, fit=Fit(epochs=1, early_stopping_patience=0))
+    # fidelity none (the search default is ASHA): every trial trains its fit's 1 epoch
+    cfg = Search(budget=5, fit=Fit(epochs=1, early_stopping_patience=0), fidelity=Fidelity())
     space = Space.from_params(cfg.space)
     final = Fit(epochs=4, early_stopping_patience=0)
     study = search_study(space, tiny_splits, ModelSpec(), cfg, "random", "fp", final)
@@ -203,7 +204,8 @@ def test_the_baseline_model_is_kept_only_when_the_refit_scores_lower_on_val(
     path = measure.save_model(base.model, tmp_path / "train.keras")
     base_val = evaluate(base.model, tiny_splits.val)["accuracy"]
 
-    cfg = Search(budget=5, fit=Fit(epochs=1, early_stopping_patience=0))
+    # fidelity none (the search default is ASHA): every trial trains its fit's 1 epoch
+    cfg = Search(budget=5, fit=Fit(epochs=1, early_stopping_patience=0), fidelity=Fidelity())
     space = Space.from_params(cfg.space)
     final = Fit(epochs=2, early_stopping_patience=0)
     study = search_study(space, tiny_splits, ModelSpec(), cfg, "random", "fp", final)

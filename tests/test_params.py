@@ -172,7 +172,7 @@ def test_empty_mapping_gives_defaults():
         ),
         (
             {"nas": {"rl": {"children_per_update": 20}}},
-            "nas.rl.children_per_update: must be ≤ nas.budget (10), got 20",
+            "nas.rl.children_per_update: must be ≤ nas.budget (6), got 20",
         ),
         (
             {"compress": {"prune": {"sparsities": [0.5, 1.0]}}},

@@ -80,20 +80,20 @@ class Meta(Section):
     warm_start: int = Int(3, ge=0)
     candidates: int = Int(300, ge=1)
     transfer: bool = Field(True, strict=True, description="true or false")
-    source_architectures: int = Int(6, ge=1)
+    source_architectures: int = Int(3, ge=1)
     source_epochs: int = Int(5, ge=1)
-    synthetic_tasks: int = Int(2, ge=0)
+    synthetic_tasks: int = Int(1, ge=0)
 
 
 class Nas(Section):
     """Architecture search: one space, one budget (children trained) for every strategy."""
 
-    budget: int = Int(10, ge=1)
+    budget: int = Int(6, ge=1)
     epoch_budget: int | None = Field(
         None, strict=True, ge=1, description="null (count children only) or an integer ≥ 1"
     )
     fidelity: Fidelity = Fidelity()
-    fit: Fit = Fit(epochs=6, early_stopping_patience=2)
+    fit: Fit = Fit(learning_rate=0.003, epochs=6, early_stopping_patience=2)
     final_fit: Fit | None = Field(
         None, description="null (the train stage's fit settings) or fit settings for the refit"
     )

@@ -115,7 +115,7 @@ class Objective(Section):
 
 
 class GA(Section):
-    population: int = Int(5, ge=2)
+    population: int = Int(4, ge=2)
     generations: int | None = Field(
         None, strict=True, ge=1, description="null (as many as the budget allows) or an integer ≥ 1"
     )
@@ -198,11 +198,11 @@ class Search(Section):
 
     budget: int = Int(10, ge=1)
     epoch_budget: int | None = Field(
-        None, strict=True, ge=1, description="null (count trials only) or an integer ≥ 1"
+        40, strict=True, ge=1, description="null (count trials only) or an integer ≥ 1"
     )
-    fidelity: Fidelity = Fidelity()
+    fidelity: Fidelity = Fidelity(kind="asha")
     objective: Objective = Objective()
-    fit: Fit = Fit(epochs=8, early_stopping_patience=2)
+    fit: Fit = Fit(epochs=6, early_stopping_patience=2)
     final_fit: Fit | None = Field(
         None, description="null (the train stage's fit settings) or fit settings for the refit"
     )
