@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from leanml.data import Split, Splits
+from leanml.errors import LeanmlError
 from leanml.nas.space import Arch, ArchSpace
 from leanml.trials.base import Algorithm
 
@@ -205,6 +206,14 @@ class MetaNAS(Algorithm):
             key=lambda r: (-r.score, self.nearest.index(r.task)),
         )
         self.warm: list[tuple[Arch, str]] = []
+        # warm starts whose source architecture had layers of a kind this space lacks (conv on
+        # tabular data): tried as projected, but not initialised from the source model
+        self.no_transfer: dict[str, str] = {}
+        best_score: dict[str, float] = {}
+        source_arch: dict[str, Arch] = {}  # each task's best row: the model `models` keeps
+        for r in rows:
+            if r.task not in source_arch or r.score > best_score[r.task]:
+                source_arch[r.task], best_score[r.task] = r.arch, r.score
         seen = set()
         for r in ranked:
             arch = self.space.canonical(self._fit_to_space(r.arch))
@@ -212,6 +221,14 @@ class MetaNAS(Algorithm):
             if k not in seen and len(self.warm) < cfg.warm_start:
                 seen.add(k)
                 self.warm.append((arch, r.task))
+                lost = self._lost_kinds(source_arch[r.task])
+                if lost and cfg.transfer and r.task in self.models:
+                    self.no_transfer[k] = (
+                        f"warm start from {r.task}: not initialised from its model (its "
+                        f"{'/'.join(lost)} layers are not in this space, kinds: "
+                        f"[{', '.join(self.space.kinds)}])"
+                    )
+                    print(f"nas@meta: {self.no_transfer[k]}")
         # the baseline (no source task: not transferred) first, then the meta warm starts
         self.warm = [(dict(arch), "baseline") for arch in self.take_initial()] + self.warm
         self.transfer_from: dict[str, str] = {}
@@ -222,6 +239,7 @@ class MetaNAS(Algorithm):
                 "nearest": self.nearest,
                 "distances": distances,
                 "warm_start": [{"task": t, "arch": a} for a, t in self.warm],
+                "transfer_skipped": sorted(set(self.no_transfer.values())),
             }
         ]
 
@@ -234,6 +252,11 @@ class MetaNAS(Algorithm):
                 value = "dense" if d.name.endswith(".kind") else d.choices[0]
             out[d.name] = value
         return out
+
+    def _lost_kinds(self, arch: Arch) -> list[str]:
+        """Layer kinds of a source architecture's used layers that this space does not have."""
+        used = [arch.get(f"l{i}.kind") for i in range(int(arch.get("layers", 0)))]
+        return sorted({k for k in used if k is not None and k not in self.space.kinds})
 
     def _x(self, arch: Arch, features: dict[str, float]) -> np.ndarray:
         f = (np.array([features[k] for k in FEATURES]) - self._mean) / self._std
@@ -262,7 +285,7 @@ class MetaNAS(Algorithm):
             k = json.dumps(arch, sort_keys=True)
             if k not in self.proposed:
                 self.proposed.add(k)
-                if self.cfg.meta.transfer and task in self.models:
+                if self.cfg.meta.transfer and task in self.models and k not in self.no_transfer:
                     self.transfer_from[k] = self.models[task]
                 warm.append(arch)
         if warm:
@@ -369,7 +392,11 @@ def build_metadataset(
     rows, models, tasks_out = [], {}, []
     rng = np.random.default_rng(seed)
     for name, splits in source_tasks(seed, synthetic, digits_xy):
-        space = space_for(len(splits.input_shape) == 3)
+        try:
+            space = space_for(len(splits.input_shape) == 3)
+        except LeanmlError:  # kinds: [conv] and a tabular source task: nothing to sample
+            print(f"nas_metadata: {name} skipped: its samples are not images (kinds: [conv])")
+            continue
         features = meta_features(splits)
         best = None
         for i in range(n_archs):
