@@ -132,17 +132,8 @@ def source_tasks(
             y_img[mask] - lo_class,
             seed,
         )
-        img = (8, 8, 1)
-        tasks.append(
-            (
-                name,
-                Splits(
-                    Split(sp.train.x.reshape(-1, *img), sp.train.y),
-                    Split(sp.val.x.reshape(-1, *img), sp.val.y),
-                    Split(sp.test.x.reshape(-1, *img), sp.test.y),
-                ),
-            )
-        )
+        parts = [Split(p.x.reshape(-1, 8, 8, 1), p.y) for p in (sp.train, sp.val, sp.test)]
+        tasks.append((name, Splits(*parts)))
     for loader in (datasets.load_iris, datasets.load_wine, datasets.load_breast_cancer):
         bunch = loader()
         tasks.append(
@@ -209,11 +200,9 @@ class MetaNAS(Algorithm):
         # warm starts whose source architecture had layers of a kind this space lacks (conv on
         # tabular data): tried as projected, but not initialised from the source model
         self.no_transfer: dict[str, str] = {}
-        best_score: dict[str, float] = {}
-        source_arch: dict[str, Arch] = {}  # each task's best row: the model `models` keeps
-        for r in rows:
-            if r.task not in source_arch or r.score > best_score[r.task]:
-                source_arch[r.task], best_score[r.task] = r.arch, r.score
+        source_arch: dict[str, Arch] = {}  # each task's first best row: the model it kept
+        for r in sorted(rows, key=lambda r: -r.score):  # stable: ties keep training order
+            source_arch.setdefault(r.task, r.arch)
         seen = set()
         for r in ranked:
             arch = self.space.canonical(self._fit_to_space(r.arch))
@@ -221,11 +210,12 @@ class MetaNAS(Algorithm):
             if k not in seen and len(self.warm) < cfg.warm_start:
                 seen.add(k)
                 self.warm.append((arch, r.task))
-                lost = self._lost_kinds(source_arch[r.task])
+                lost = {x["kind"] for x in self.space.layers(source_arch[r.task])}
+                lost -= set(self.space.kinds)
                 if lost and cfg.transfer and r.task in self.models:
                     self.no_transfer[k] = (
                         f"warm start from {r.task}: not initialised from its model (its "
-                        f"{'/'.join(lost)} layers are not in this space, kinds: "
+                        f"{'/'.join(sorted(lost))} layers are not in this space, kinds: "
                         f"[{', '.join(self.space.kinds)}])"
                     )
                     print(f"nas@meta: {self.no_transfer[k]}")
@@ -252,11 +242,6 @@ class MetaNAS(Algorithm):
                 value = "dense" if d.name.endswith(".kind") else d.choices[0]
             out[d.name] = value
         return out
-
-    def _lost_kinds(self, arch: Arch) -> list[str]:
-        """Layer kinds of a source architecture's used layers that this space does not have."""
-        used = [arch.get(f"l{i}.kind") for i in range(int(arch.get("layers", 0)))]
-        return sorted({k for k in used if k is not None and k not in self.space.kinds})
 
     def _x(self, arch: Arch, features: dict[str, float]) -> np.ndarray:
         f = (np.array([features[k] for k in FEATURES]) - self._mean) / self._std
