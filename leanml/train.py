@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import sys
@@ -21,6 +22,20 @@ from leanml.params import Fit, ModelSpec
 EpochHook = Callable[[dict[str, float], int], None]
 # Multi-fidelity: stop(epochs done, val accuracy) -> False to stop here (`trials.fidelity`).
 StopRule = Callable[[int, float], bool]
+
+
+class _NoRetracingNotice(logging.Filter):
+    """Drop TensorFlow's "triggered tf.function retracing" warning: every trial and child builds
+    a new model, hence new training functions, so the warning fires on any search (a wall of
+    text per stage) and says nothing about a problem here. Other TensorFlow warnings pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+# on the logger itself: both TensorFlow's handler and any propagated copy (MLflow's) drop it
+_RETRACING = _NoRetracingNotice()
+logging.getLogger("tensorflow").addFilter(_RETRACING)
 
 
 def seed_everything(seed: int) -> None:

@@ -16,11 +16,9 @@ def main() -> None:
     splits = data.load_prepared(all_paths.prepare)
     card = read_json(all_paths.prepare.card)
     image = len(splits.input_shape) == 3
-    if "conv" in ncfg.space.kinds and not image:
-        raise LeanmlError(
-            "nas.space.kinds: 'conv' needs image data (samples of shape (H, W, C)); this "
-            f"dataset's samples have shape {splits.input_shape}: use kinds: [dense]"
-        )
+    # conv alone on tabular data: an error; beside dense: left out, with one line saying so
+    kinds = nas.space_kinds(ncfg.space.kinds, splits.input_shape)
+    notice = nas.kinds_notice(ncfg.space.kinds, splits.input_shape)
     meta_file = all_paths.nas_metadata.data
     if strategy == "meta" and not meta_file.is_file():
         raise LeanmlError(
@@ -39,6 +37,9 @@ def main() -> None:
     tags = {"seed": base.seed, "strategy": strategy}
     with tracking.stage_run(label, base.tracking, used, tags) as run:
         run.set_tags({"dataset": card["dataset"], "dataset.sha256": card["sha256"]})
+        run.set_tags({"space.kinds": ",".join(kinds)})
+        if notice:
+            print(notice)
         space = ArchSpace(ncfg.space, image_input=image)
         extra, inputs = {}, []
         if strategy == "meta":

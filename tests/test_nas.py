@@ -38,6 +38,49 @@ def test_tabular_space_has_no_conv():
     )
 
 
+def test_conv_is_left_out_on_tabular_data_with_one_line_saying_so():
+    from leanml.errors import LeanmlError
+
+    # the default kinds on 13 features: conv dropped, one line names the shape and the kinds
+    assert nas.space_kinds(["dense", "conv"], (13,)) == ["dense"]
+    assert nas.kinds_notice(["dense", "conv"], (13,)) == (
+        "nas: the data is not images (samples of shape (13,)): conv layers left out of the "
+        "space; kinds: [dense]"
+    )
+    # images keep both kinds, and dense alone is never touched: no notice
+    assert nas.space_kinds(["dense", "conv"], (8, 8, 1)) == ["dense", "conv"]
+    assert nas.kinds_notice(["dense", "conv"], (8, 8, 1)) is None
+    assert nas.kinds_notice(["dense"], (13,)) is None
+    # conv alone on tabular data would leave nothing to search: an error, before any space
+    with pytest.raises(
+        LeanmlError, match=r"'conv' needs image data.*\(13,\): use kinds: \[dense\]"
+    ):
+        nas.space_kinds(["conv"], (13,))
+    with pytest.raises(LeanmlError, match="use kinds: \\[dense\\]"):
+        ArchSpace(NasSpace(kinds=["conv"]), image_input=False)
+
+
+def test_meta_warm_start_from_a_conv_source_is_not_transferred_on_tabular_data(tmp_path):
+    image_space = ArchSpace(NasSpace(), image_input=True)
+    space = ArchSpace(NasSpace(), image_input=False)
+    feats = {f: 0.5 for f in ("log_samples", "log_features", "classes", "class_entropy")}
+    feats |= {"knn_accuracy": 0.9, "linear_accuracy": 0.9}
+    conv = image_space.project([{"kind": "conv", "width": 16}, {"kind": "dense", "width": 32}])
+    dense = image_space.project([{"kind": "dense", "width": 64}])
+    rows = [MetaRow("digits", feats, conv, 0.9), MetaRow("wine", feats, dense, 0.8)]
+    models = {"digits": str(tmp_path / "digits.keras"), "wine": str(tmp_path / "wine.keras")}
+    cfg = Nas(budget=4, meta={"neighbours": 2, "warm_start": 2})
+    algo = MetaNAS(space, cfg, 0, cfg.budget, rows=rows, target=feats, models=models)
+    warm = algo.ask()
+    assert len(warm) == 2 and all(space.contains(a) for a in warm)
+    # the digits model (a conv net) is tried as projected to dense, without its weights; the
+    # dense wine model still initialises its warm start
+    assert algo.init_source(warm[0]) is None
+    assert algo.init_source(warm[1]) == models["wine"]
+    (skipped,) = algo.log[0]["transfer_skipped"]
+    assert "digits" in skipped and "conv layers are not in this space" in skipped
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("image", "shape"), [(True, (8, 8, 1)), (False, (6,))])
 def test_every_sampled_architecture_builds_and_trains_a_step(image, shape):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from leanml.errors import LeanmlError
 from leanml.registry import Registry
 
 # Reading the registry (names, `in`) imports no strategy, hence no TensorFlow.
@@ -30,6 +31,34 @@ SHARED = frozenset(
         "reward",
     }
 )
+
+
+def space_kinds(kinds: list[str] | tuple[str, ...], input_shape: tuple[int, ...]) -> list[str]:
+    """The layer kinds the space uses on data of `input_shape` (one sample's shape).
+
+    Conv layers need images (H, W, C): on other data they are left out of the space, unless
+    they are the only kind asked for, which is an error (there would be nothing to search).
+    """
+    if len(input_shape) == 3 or "conv" not in kinds:
+        return list(kinds)
+    kept = [k for k in kinds if k != "conv"]
+    if not kept:
+        raise LeanmlError(
+            "nas.space.kinds: 'conv' needs image data (samples of shape (H, W, C)); this "
+            f"dataset's samples have shape {tuple(input_shape)}: use kinds: [dense]"
+        )
+    return kept
+
+
+def kinds_notice(kinds: list[str] | tuple[str, ...], input_shape: tuple[int, ...]) -> str | None:
+    """The one line a stage prints when conv layers are left out of the space, else None."""
+    kept = space_kinds(kinds, input_shape)
+    if kept == list(kinds):
+        return None
+    return (
+        f"nas: the data is not images (samples of shape {tuple(input_shape)}): conv layers "
+        f"left out of the space; kinds: [{', '.join(kept)}]"
+    )
 
 
 def create(

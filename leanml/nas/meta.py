@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from leanml.data import Split, Splits
+from leanml.errors import LeanmlError
 from leanml.nas.space import Arch, ArchSpace
 from leanml.trials.base import Algorithm
 
@@ -131,17 +132,8 @@ def source_tasks(
             y_img[mask] - lo_class,
             seed,
         )
-        img = (8, 8, 1)
-        tasks.append(
-            (
-                name,
-                Splits(
-                    Split(sp.train.x.reshape(-1, *img), sp.train.y),
-                    Split(sp.val.x.reshape(-1, *img), sp.val.y),
-                    Split(sp.test.x.reshape(-1, *img), sp.test.y),
-                ),
-            )
-        )
+        parts = [Split(p.x.reshape(-1, 8, 8, 1), p.y) for p in (sp.train, sp.val, sp.test)]
+        tasks.append((name, Splits(*parts)))
     for loader in (datasets.load_iris, datasets.load_wine, datasets.load_breast_cancer):
         bunch = loader()
         tasks.append(
@@ -205,6 +197,12 @@ class MetaNAS(Algorithm):
             key=lambda r: (-r.score, self.nearest.index(r.task)),
         )
         self.warm: list[tuple[Arch, str]] = []
+        # warm starts whose source architecture had layers of a kind this space lacks (conv on
+        # tabular data): tried as projected, but not initialised from the source model
+        self.no_transfer: dict[str, str] = {}
+        source_arch: dict[str, Arch] = {}  # each task's first best row: the model it kept
+        for r in sorted(rows, key=lambda r: -r.score):  # stable: ties keep training order
+            source_arch.setdefault(r.task, r.arch)
         seen = set()
         for r in ranked:
             arch = self.space.canonical(self._fit_to_space(r.arch))
@@ -212,6 +210,15 @@ class MetaNAS(Algorithm):
             if k not in seen and len(self.warm) < cfg.warm_start:
                 seen.add(k)
                 self.warm.append((arch, r.task))
+                lost = {x["kind"] for x in self.space.layers(source_arch[r.task])}
+                lost -= set(self.space.kinds)
+                if lost and cfg.transfer and r.task in self.models:
+                    self.no_transfer[k] = (
+                        f"warm start from {r.task}: not initialised from its model (its "
+                        f"{'/'.join(sorted(lost))} layers are not in this space, kinds: "
+                        f"[{', '.join(self.space.kinds)}])"
+                    )
+                    print(f"nas@meta: {self.no_transfer[k]}")
         # the baseline (no source task: not transferred) first, then the meta warm starts
         self.warm = [(dict(arch), "baseline") for arch in self.take_initial()] + self.warm
         self.transfer_from: dict[str, str] = {}
@@ -222,6 +229,7 @@ class MetaNAS(Algorithm):
                 "nearest": self.nearest,
                 "distances": distances,
                 "warm_start": [{"task": t, "arch": a} for a, t in self.warm],
+                "transfer_skipped": sorted(set(self.no_transfer.values())),
             }
         ]
 
@@ -262,7 +270,7 @@ class MetaNAS(Algorithm):
             k = json.dumps(arch, sort_keys=True)
             if k not in self.proposed:
                 self.proposed.add(k)
-                if self.cfg.meta.transfer and task in self.models:
+                if self.cfg.meta.transfer and task in self.models and k not in self.no_transfer:
                     self.transfer_from[k] = self.models[task]
                 warm.append(arch)
         if warm:
@@ -369,7 +377,11 @@ def build_metadataset(
     rows, models, tasks_out = [], {}, []
     rng = np.random.default_rng(seed)
     for name, splits in source_tasks(seed, synthetic, digits_xy):
-        space = space_for(len(splits.input_shape) == 3)
+        try:
+            space = space_for(len(splits.input_shape) == 3)
+        except LeanmlError:  # kinds: [conv] and a tabular source task: nothing to sample
+            print(f"nas_metadata: {name} skipped: its samples are not images (kinds: [conv])")
+            continue
         features = meta_features(splits)
         best = None
         for i in range(n_archs):

@@ -111,6 +111,8 @@ def nas_study(
         describe_best=lambda best: {
             "strategy": strategy,
             "architecture": space.describe(best.config),
+            # the layer kinds searched: conv is left out on data that is not images
+            "space_kinds": list(space.kinds),
             "fit": refit_fit.model_dump(),
             "trial_fit": trial_fit.model_dump(),
         },

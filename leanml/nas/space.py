@@ -49,6 +49,8 @@ class ArchSpace:
     def __init__(self, cfg: NasSpace, image_input: bool):
         self.cfg = cfg
         kinds = tuple(k for k in cfg.kinds if image_input or k != "conv")
+        if not kinds:  # stages check earlier (`nas.space_kinds`); a direct caller learns here
+            raise LeanmlError("nas.space.kinds: 'conv' needs image data: use kinds: [dense]")
         self.kinds = kinds
         self.decisions: list[Decision] = [Decision("layers", tuple(range(1, cfg.max_layers + 1)))]
         for i in range(cfg.max_layers):

@@ -13,23 +13,23 @@ from leanml.report.figures import plot_convergence
 
 
 def convergence_curves(reports_root: Path, family: str) -> dict[str, list[dict]]:
-    """`reports/<family>/<method>/convergence.csv` of every method, as evaluation/best_score."""
+    """`reports/<family>/<method>/convergence.csv` of every method: evaluation, best_score and,
+    when the file has it, epochs (training epochs spent so far). Files without those columns
+    by name, or with a value that is not a number, are skipped."""
     curves = {}
-    folder = reports_root / family
-    for path in sorted(folder.glob("*/convergence.csv")):
+    for path in sorted((reports_root / family).glob("*/convergence.csv")):
         try:
             with open(path, newline="") as handle:
                 raw = list(csv.DictReader(handle))
         except (OSError, csv.Error):
             continue
-        if not raw:
+        if not raw or not {"evaluation", "best_score"} <= set(raw[0]):
             continue
-        cols = list(raw[0])
-        x = "evaluation" if "evaluation" in cols else cols[0]
-        y = "best_score" if "best_score" in cols else cols[min(1, len(cols) - 1)]
+        keys = ("evaluation", "epochs") if "epochs" in raw[0] else ("evaluation",)
         try:
             curves[path.parent.name] = [
-                {"evaluation": int(float(r[x])), "best_score": float(r[y])} for r in raw
+                {**{k: int(float(r[k])) for k in keys}, "best_score": float(r["best_score"])}
+                for r in raw
             ]
         except (TypeError, ValueError):
             continue

@@ -23,33 +23,145 @@ def _plt():
     return plt
 
 
-def _save(fig, target: str | Path) -> None:
+def _save(fig, target: str | Path, layout: bool = True) -> None:
     plt = _plt()
-    fig.tight_layout()
+    if layout:  # off when labels were placed in pixels after the figure's own tight_layout
+        fig.tight_layout()
     with atomic_path(target, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
 
 
+# The accuracy axis of the Pareto figure shows the band a reader compares models in: from the
+# baseline down to ZOOM_PP points below it (lower if a front point there is lower still), never
+# less than FLOOR_PP below it. Models further down are drawn on the bottom edge, counted.
+ZOOM_PP = 10.0
+FLOOR_PP = 2.0
+# Figure labels this module adds, English → Chinese (used like i18n.FIGURE_ZH; see `_label`).
+LABELS_ZH = {
+    "CPU latency, batch 1, p50 (ms, {runtime})": "CPU 延迟，批大小 1，p50 (ms，{runtime})",
+    "{n} below {edge:.1f}% (on the edge)": "{n} 个低于 {edge:.1f}%（画在边缘）",
+    "evaluations (models trained)": "评估次数（训练的模型数）",
+    "training epochs spent": "训练轮数（累计）",
+    "best score so far": "目前最佳得分",
+}
+
+
+def _label(english: str, language: str, **fields) -> str:
+    if language == "zh" and english in LABELS_ZH:
+        return LABELS_ZH[english].format(**fields)
+    return figure_label(english, language, **fields)
+
+
+def accuracy_band(rows: Sequence[dict]) -> tuple[float, float]:
+    """(lower, upper) limits in % of the Pareto figure's accuracy axis (see ZOOM_PP)."""
+    accs = [100 * r["accuracy"] for r in rows]
+    baseline = next((r for r in rows if r["family"] == "train"), None)  # the train stage's
+    ref = 100 * baseline["accuracy"] if baseline else max(accs)
+    front = [100 * r["accuracy"] for r in rows if r.get("pareto_size") or r.get("pareto_latency")]
+    shown = [a for a in [*front, ref] if a >= ref - ZOOM_PP]
+    low = min(min(shown), ref - FLOOR_PP)
+    if min(accs) >= low:  # nothing far below: every model in view, no edge
+        low = min(accs)
+    pad = max(0.5, 0.04 * (max(accs) - low))
+    return low - pad, max(accs) + pad
+
+
+def _place_labels(ax, points: list[tuple[float, float, str]], fontsize: float) -> list:
+    """Number labels beside their points, none overlapping another label or a point.
+
+    Deterministic: points in the given order, each takes the first free spot among offsets
+    around it at growing distances (a spot's box is estimated from the text's length).
+    """
+    fig = ax.figure
+    px = fig.dpi / 72 * fontsize  # font size in pixels
+    to_px = ax.transData.transform
+    centres = [tuple(to_px((x, y))) for x, y, _ in points]
+    dot = 0.5 * px
+    taken = [(cx - dot, cy - dot, cx + dot, cy + dot) for cx, cy in centres]
+    (x0, y0), (x1, y1) = ax.bbox.get_points()  # spots stay inside the panel
+    directions = [(1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1)]
+    texts = []
+    for (x, y, text), (cx, cy) in zip(points, centres, strict=True):
+        w, h = 0.62 * px * len(text) + 2, px + 2
+        spot = None
+        for step in range(1, 12):
+            for dx, dy in directions:
+                ox, oy = dx * (dot + 2 + 0.55 * px * step), dy * (dot + 2 + 0.55 * px * step)
+                box = (cx + ox - w / 2, cy + oy - h / 2, cx + ox + w / 2, cy + oy + h / 2)
+                inside = x0 <= box[0] and box[2] <= x1 and y0 <= box[1] and box[3] <= y1
+                if inside and not any(_overlap(box, other) for other in taken):
+                    spot = (ox, oy, box)
+                    break
+            if spot:
+                break
+        ox, oy, box = spot or (0.0, dot + h, (cx - w / 2, cy + dot, cx + w / 2, cy + dot + h))
+        taken.append(box)
+        texts.append(
+            ax.annotate(
+                text,
+                (x, y),
+                xytext=(ox * 72 / fig.dpi, oy * 72 / fig.dpi),
+                textcoords="offset points",
+                fontsize=fontsize,
+                ha="center",
+                va="center",
+                arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.5", "shrinkA": 0},
+            )
+        )
+    return texts
+
+
+def _overlap(a: tuple, b: tuple) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
 def plot_pareto(
     rows: Sequence[dict], target: str | Path, size_label: str, language: str = "en"
-) -> None:
+) -> dict:
     """Accuracy vs size and accuracy vs latency, one colour per family, fronts drawn as steps.
 
+    Front models carry a number (the same in both panels) listed with its name in a table on
+    the right; number labels are placed so that none overlaps another. The accuracy axis is the
+    band of `accuracy_band`; models below it are drawn as ▼ on the bottom edge and counted.
     `language` "zh" only when the caller has found a font that draws the labels (`i18n.cjk_font`).
+    Returns what was drawn: the figure, the axis limits, the count below, the numbers.
     """
     plt = _plt()
+    from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter
 
     def tr(label: str, **fields) -> str:
-        return figure_label(label, language, **fields)
+        return _label(label, language, **fields)
 
     families = sorted({r["family"] for r in rows})
     colours = {f: plt.cm.tab10(i % 10) for i, f in enumerate(families)}
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    on_front = [r for r in rows if r.get("pareto_size") or r.get("pareto_latency")]
+    # numbered by accuracy (best first), then name: the same rows give the same numbers
+    numbers = {
+        r["name"]: i + 1
+        for i, r in enumerate(sorted(on_front, key=lambda r: (-r["accuracy"], r["name"])))
+    }
+    low, high = accuracy_band(rows)
+    below = [r for r in rows if 100 * r["accuracy"] < low]
+    lines = [f"{n:>2}  {name}" for name, n in sorted(numbers.items(), key=lambda kv: kv[1])]
+    # the right column: the legend above the number table, as wide as its longest line
+    below_label = tr("{n} below {edge:.1f}% (on the edge)", n=len(below), edge=low)
+    widest = max([0.06 * len(line) for line in lines] + [0.055 * len(below_label) + 0.45])
+    side = max(1.6, widest + 0.3)  # inches, from the longest table line or legend label
+    fig = plt.figure(figsize=(11 + side, 4.8))
+    grid = fig.add_gridspec(2, 3, width_ratios=[5.5, 5.5, side], height_ratios=[0.4, 0.6])
+    axes = [fig.add_subplot(grid[:, 0]), fig.add_subplot(grid[:, 1])]
     panels = (("size_bytes", "pareto_size"), ("latency_ms_p50", "pareto_latency"))
     for ax, (cost, flag) in zip(axes, panels, strict=True):
+        if cost == "size_bytes":
+            ax.set_xscale("log")
+            # short labels at 1, 2, 5 × 10^k (20k, 50k, ...): the default minor labels of a
+            # narrow log range (2×10⁴ 3×10⁴ 4×10⁴) run into each other
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(EngFormatter(places=0, sep=""))
+            ax.xaxis.set_minor_formatter(NullFormatter())
         for family in families:
-            members = [r for r in rows if r["family"] == family]
+            members = [r for r in rows if r["family"] == family and 100 * r["accuracy"] >= low]
             ax.scatter(
                 [r[cost] for r in members],
                 [100 * r["accuracy"] for r in members],
@@ -58,33 +170,76 @@ def plot_pareto(
                 s=30,
                 alpha=0.8,
             )
+            edge = [r[cost] for r in below if r["family"] == family]
+            if edge:  # on the bottom edge, half outside: below the band
+                ax.scatter(edge, [low] * len(edge), color=colours[family], marker="v", s=30)
+                ax.collections[-1].set_clip_on(False)
         front = sorted((r for r in rows if r[flag]), key=lambda r: r[cost])
         ax.step(
             [r[cost] for r in front],
-            [100 * r["accuracy"] for r in front],
+            [max(100 * r["accuracy"], low) for r in front],
             where="post",
             color="black",
             lw=1,
             label=tr("Pareto front"),
         )
-        for r in front:
-            ax.annotate(
-                r["name"],
-                (r[cost], 100 * r["accuracy"]),
-                fontsize=6,
-                xytext=(3, -8),
-                textcoords="offset points",
-            )
-        if cost == "size_bytes":
-            ax.set_xscale("log")
+        ax.set_ylim(low, high)
+        ax.set_xlim(*ax.get_xlim())  # fixed before labels are placed in pixel space
         ax.set_ylabel(tr("test accuracy (%)"))
         ax.grid(alpha=0.3)
+        if below:
+            ax.scatter(
+                [],
+                [],
+                color="0.4",
+                marker="v",
+                s=30,
+                label=below_label,
+            )
+    runtime = next((r.get("latency_runtime") for r in rows if r.get("latency_runtime")), None)
+    latency = (
+        tr("CPU latency, batch 1, p50 (ms, {runtime})", runtime=runtime)
+        if runtime
+        else tr("CPU latency, batch 1, p50 (ms)")
+    )
     axes[0].set(
         xlabel=tr("size on disk (bytes, {size})", size=size_label), title=tr("accuracy vs size")
     )
-    axes[1].set(xlabel=tr("CPU latency, batch 1, p50 (ms)"), title=tr("accuracy vs latency"))
-    axes[0].legend(fontsize=7)
-    _save(fig, target)
+    axes[1].set(xlabel=latency, title=tr("accuracy vs latency"))
+    fig.tight_layout()
+    legend = fig.add_subplot(grid[0, 2])
+    legend.axis("off")
+    legend.legend(*axes[0].get_legend_handles_labels(), fontsize=7, loc="upper left")
+    labels = []
+    for ax, (cost, _) in zip(axes, panels, strict=True):
+        points = [
+            (r[cost], max(100 * r["accuracy"], low), str(numbers[r["name"]]))
+            for r in sorted(rows, key=lambda r: (numbers.get(r["name"], 0), r["name"]))
+            if r["name"] in numbers
+        ]
+        labels.append(_place_labels(ax, points, fontsize=7))
+    table = fig.add_subplot(grid[1, 2])
+    table.axis("off")
+    table.text(
+        0,
+        1,
+        "\n".join(lines),
+        va="top",
+        ha="left",
+        fontsize=7,
+        family="monospace",
+        transform=table.transAxes,
+    )
+    _save(fig, target, layout=False)
+    return {
+        "figure": fig,
+        "axes": axes,
+        "ylim": (low, high),
+        "below": len(below),
+        "numbers": numbers,
+        "labels": labels,
+        "table": lines,
+    }
 
 
 def plot_compression(
@@ -193,20 +348,35 @@ def plot_history(history: list[dict[str, float]], target: str | Path, title: str
 
 
 def plot_convergence(
-    curves: dict[str, list[dict]], target: str | Path, title: str, y: str = "best_score"
-) -> None:
-    """Best-so-far vs training epochs spent (the compute every algorithm gets the same budget
-    of), or vs evaluations for curves without an `epochs` column; one line per algorithm."""
+    curves: dict[str, list[dict]],
+    target: str | Path,
+    title: str,
+    y: str = "best_score",
+    language: str = "en",
+) -> dict:
+    """Best-so-far vs evaluations (models trained) and vs training epochs spent (the compute
+    budget), side by side, one line per algorithm; curves without an `epochs` column are left
+    out of the second panel (and it is left out when no curve has one). Returns the figure and
+    its axes."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    by_epochs = all(rows and "epochs" in rows[0] for rows in curves.values())
-    x = "epochs" if by_epochs else "evaluation"
-    for name, rows in sorted(curves.items()):
-        xs = [int(r[x]) for r in rows]
-        ys = [float(r[y]) for r in rows]
-        ax.step(xs, ys, where="post", label=name, marker="o", markersize=3)
-    xlabel = "training epochs spent" if by_epochs else "evaluations (models trained)"
-    ax.set(xlabel=xlabel, ylabel=y.replace("_", " "), title=title)
-    ax.grid(alpha=0.3)
-    ax.legend()
+    from matplotlib.ticker import MaxNLocator
+
+    with_epochs = {name: rows for name, rows in curves.items() if rows and "epochs" in rows[0]}
+    panels = [("evaluation", "evaluations (models trained)", curves)]
+    if with_epochs:
+        panels.append(("epochs", "training epochs spent", with_epochs))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4), squeeze=False)
+    colours = {name: plt.cm.tab10(i % 10) for i, name in enumerate(sorted(curves))}
+    ylabel = _label("best score so far", language) if y == "best_score" else y.replace("_", " ")
+    for ax, (x, xlabel, drawn) in zip(axes[0], panels, strict=True):
+        for name, rows in sorted(drawn.items()):
+            xs = [int(float(r[x])) for r in rows]
+            ys = [float(r[y]) for r in rows]
+            ax.step(xs, ys, where="post", label=name, marker="o", markersize=3, color=colours[name])
+        ax.set(xlabel=_label(xlabel, language), ylabel=ylabel)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # counts: whole numbers
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=8)
+    fig.suptitle(title)
     _save(fig, target)
+    return {"figure": fig, "axes": list(axes[0])}
