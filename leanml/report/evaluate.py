@@ -176,8 +176,8 @@ def _draw_figures(
         curves = convergence_curves(reports_root, family)
         if curves:
             png = folder / f"{family}_convergence.png"
-            # plot_convergence draws English axis labels: its title stays English too
-            figures.plot_convergence(curves, png, f"{family}: best score so far (validation)")
+            title = i18n.text("fig.convergence", drawn, family=i18n.family(family, drawn))
+            figures.plot_convergence(curves, png, title, language=drawn)
             label = i18n.text("fig.convergence", language, family=i18n.family(family, language))
             fig_paths.append((label, png))
     return fig_paths

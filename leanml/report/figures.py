@@ -38,18 +38,9 @@ def _save(fig, target: str | Path, layout: bool = True) -> None:
 ZOOM_PP = 10.0
 FLOOR_PP = 2.0
 # Figure labels this module adds, English → Chinese (used like i18n.FIGURE_ZH; see `_label`).
-LABELS_ZH = {
-    "CPU latency, batch 1, p50 (ms, {runtime})": "CPU 延迟，批大小 1，p50 (ms，{runtime})",
-    "{n} below {edge:.1f}% (on the edge)": "{n} 个低于 {edge:.1f}%（画在边缘）",
-    "evaluations (models trained)": "评估次数（训练的模型数）",
-    "training epochs spent": "训练轮数（累计）",
-    "best score so far": "目前最佳得分",
-}
 
 
 def _label(english: str, language: str, **fields) -> str:
-    if language == "zh" and english in LABELS_ZH:
-        return LABELS_ZH[english].format(**fields)
     return figure_label(english, language, **fields)
 
 

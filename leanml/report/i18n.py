@@ -211,6 +211,11 @@ FIGURE_ZH = {
     "all methods: accuracy vs size": "全部方法：准确率与大小",
     "predicted class": "预测类别",
     "true class": "真实类别",
+    "CPU latency, batch 1, p50 (ms, {runtime})": "CPU 延迟，批大小 1，p50 (ms，{runtime})",
+    "{n} below {edge:.1f}% (on the edge)": "{n} 个低于 {edge:.1f}%（画在边缘）",
+    "evaluations (models trained)": "评估次数（训练的模型数）",
+    "training epochs spent": "训练轮数（累计）",
+    "best score so far": "目前最佳得分",
 }
 
 
