@@ -170,7 +170,7 @@ def test_same_seed_gives_identical_variant_files(teacher, tiny_splits, tmp_path)
 
 def _predictions(name: str, teacher, splits, out, fine_tune: dict) -> dict[str, np.ndarray]:
     cfg = parse({"base": {"seed": 7}, "compress": {name: TINY[name], "fine_tune": fine_tune}})
-    ref = sweep.reference(teacher, out / "baseline.keras", splits, out)
+    ref = sweep.reference(teacher, out.parent / "baseline.keras", splits, out)
     return {
         variant.name: variant.predict(splits.test.x)
         for variant, _ in sweep.run(compress.get(name, cfg), teacher, ref, splits, out)
