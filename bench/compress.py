@@ -194,7 +194,7 @@ def wide() -> str:
         cfg.train.model, splits, cfg.train, seed=cfg.base.seed, progress=False
     ).model
     small = prune_structured(baseline, splits, fraction=0.5, criterion="l1")
-    fine_tune(small, splits, cfg.compress.fine_tune, 5)
+    fine_tune(small, splits, cfg.compress.fine_tune, 5, teacher=baseline)
     pair = latency_pair(baseline, small, splits.val.x[:64])
     a, b = pair["baseline"], pair["structured"]
     acc_a, acc_b = (

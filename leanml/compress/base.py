@@ -115,20 +115,35 @@ def fine_tune(
     cfg: FineTune,
     epochs: int,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    *,
+    teacher: keras.Model | None,
 ) -> None:
-    """Fit for a fixed number of epochs (no early stopping: it would restore unpruned weights)."""
+    """Fit for a fixed number of epochs (no early stopping: it would restore unpruned weights).
+
+    `teacher` is the uncompressed model the method received: with `cfg.distill.alpha` > 0 the
+    loss adds its soft targets (`distill.py`). It is a required keyword so that a method cannot
+    forget it; None only where there is no teacher. With alpha 0 the fit is the plain one.
+    """
     from leanml.train import make_optimizer
 
     if epochs <= 0:
         return
+    x, y = data.train.x, data.train.y
+    loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
+    if teacher is not None and cfg.distill.alpha > 0:
+        from leanml.compress import distill
+
+        y = distill.targets(teacher, x, y, cfg.distill.temperature)
+        # accuracy would read the packed target as one-hot; nothing reads fit's metrics here
+        loss, metrics = distill.loss(cfg.distill), []
     model.compile(
         optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        loss=loss,
+        metrics=metrics,
     )
     model.fit(
-        data.train.x,
-        data.train.y,
+        x,
+        y,
         epochs=epochs,
         batch_size=cfg.batch_size,
         shuffle=True,

@@ -143,7 +143,7 @@ class Lowrank(Method):
         self, baseline: keras.Model, data: Splits, setting: dict[str, Any], out_dir: Path
     ) -> Variant:
         model, ranks = factorize_model(baseline, setting["criterion"], setting["rank_knob"])
-        fine_tune(model, data, self.fine_tune, self.cfg.epochs)
+        fine_tune(model, data, self.fine_tune, self.cfg.epochs, teacher=baseline)
         name = setting["name"]
         model_file, artifact = out_dir / f"{name}.keras", out_dir / f"{name}.packed"
         save_model(model, model_file)

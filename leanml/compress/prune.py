@@ -130,7 +130,7 @@ def prune_unstructured(
         return model
     end = min(max(1, math.ceil(ramp * total)), total - 1)
     schedule = PolynomialDecay(0.0, sparsity, 0, end, frequency=frequency)
-    fine_tune(model, data, fine, epochs, [MaskUpdater(pruner, schedule)])
+    fine_tune(model, data, fine, epochs, [MaskUpdater(pruner, schedule)], teacher=baseline)
     return model
 
 

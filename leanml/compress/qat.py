@@ -126,6 +126,6 @@ def apply(
     per_channel = setting["granularity"] == "per_channel"
     symmetric = setting["scheme"] == "symmetric"
     trainable = qat_model(baseline, setting["bits"], per_channel, symmetric)
-    fine_tune(trainable, data, method.fine_tune, method.cfg.qat.epochs)
+    fine_tune(trainable, data, method.fine_tune, method.cfg.qat.epochs, teacher=baseline)
     model, quantized = strip_qat(trainable)
     return save_quantized(setting, model, quantized, out_dir)

@@ -108,7 +108,7 @@ def apply(
     model = prune_structured(
         baseline, data, fraction=setting["fraction"], criterion=setting["criterion"]
     )
-    fine_tune(model, data, method.fine_tune, method.cfg.structured.epochs)
+    fine_tune(model, data, method.fine_tune, method.cfg.structured.epochs, teacher=baseline)
     removed = 1 - model.count_params() / baseline.count_params()
     model_file, artifact = out_dir / f"{name}.keras", out_dir / f"{name}.packed"
     encode(model, artifact)

@@ -30,12 +30,20 @@ Fraction = Annotated[float, Field(strict=True, gt=0, lt=1)]
 Bits = Annotated[int, Field(strict=True, ge=2, le=16)]
 
 
+class Distill(Section):
+    """Knowledge distillation from the uncompressed model (Hinton et al., 2015); alpha 0 = off."""
+
+    alpha: float = Float(0.0, ge=0, le=1)  # weight of the soft-target term
+    temperature: float = Float(4.0, gt=0)
+
+
 class FineTune(Section):
     """How compressed models are fine-tuned (shared by every method; epochs are per method)."""
 
     optimizer: Literal[OPTIMIZERS] = Choice("adam", OPTIMIZERS)  # type: ignore[valid-type]
     learning_rate: float = Float(0.0005, gt=0, le=10)
     batch_size: int = Int(32, ge=1)
+    distill: Distill = Distill()
 
 
 class Structured(Section):
