@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import struct
+import zlib
 from pathlib import Path
 
 import keras
@@ -29,7 +30,49 @@ from leanml.io import atomic_write_bytes
 MAGIC = b"LMPK"
 VERSION = 2
 PREFIX = struct.Struct("<4sBBI")  # magic, version, header codec, header length
-HEADER_CODECS = list(entropy.CODECS)
+# The header may also be DEFLATE coded with a preset dictionary (zlib's zdict): the generic
+# vocabulary of Keras layer configs and of the tensor entries (keys and enumerated values only:
+# no layer sizes, shapes or names of any model, which a file must carry itself). It is part of
+# format version 2 (the decoder holds the same bytes), so changing it means a new version.
+HEADER_DICTIONARY = "".join(
+    (
+        '"kind":"kbit","bits":,"per_channel":true,"asym":true,"s":[["fixed","raw",',
+        '["f32","raw",],["u16","raw",]["mask","raw",["rice2","raw",["rice3","raw",',
+        '"class_name":"Conv2D","filters":,"kernel_size":[,"strides":[1,1],"padding":"same",',
+        '"dilation_rate":[1,1],"groups":1,"class_name":"MaxPooling2D","pool_size":[',
+        '"padding":"valid","class_name":"Dropout","rate":,"seed":null,"noise_shape":null},',
+        '"activation":"linear","activation":"tanh","activation":"elu","activation":"softmax"',
+        '{"model":{"module":"keras","class_name":"Sequential","config":{"name":"',
+        '"layers":[{"module":"keras.layers","class_name":"InputLayer","config":',
+        '{"batch_shape":[null,"dtype":"float32","sparse":false,"ragged":false,"name":"',
+        '"optional":false},"registered_name":null},{"module":"keras.layers","class_name":',
+        '"Flatten","config":{"name":"","data_format":"channels_last"},"registered_name":null,',
+        '{"module":"keras.layers","class_name":"Dense","config":{"name":"',
+        '","trainable":true,"dtype":{"module":"keras","class_name":"DTypePolicy","config":',
+        '{"name":"float32"},"registered_name":null},"units":,"activation":"relu",',
+        '"use_bias":true,"quantization_config":null},"registered_name":null,"build_config":',
+        '{"input_shape":[null,"build_input_shape":[null,]},"registered_name":null,',
+        '"build_config":{"input_shape":[null,]}},"tensors":[{"shape":[,"nnz":',
+        '"kind":"cluster","bits":,"s":[["classgap","raw",],["huffman","raw",],["f16","raw",',
+        ']]},{"shape":[],"kind":"float","s":[["f16","raw",',
+    )
+).encode()
+HEADER_CODECS = [*entropy.CODECS, "deflate-dict"]
+
+
+def _header_candidates(header: bytes) -> dict[str, bytes]:
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15, zdict=HEADER_DICTIONARY)
+    out = {codec: compress(header) for codec, (compress, _) in entropy.CODECS.items()}
+    out["deflate-dict"] = packer.compress(header) + packer.flush()
+    return out
+
+
+def _header_text(codec: str, data: bytes) -> bytes:
+    if codec == "deflate-dict":
+        return zlib.decompressobj(-15, zdict=HEADER_DICTIONARY).decompress(data)
+    return entropy.unwrap(codec, data)
+
+
 # Training-only settings: an inference file does not need them (deserializing uses defaults).
 TRAINING_ONLY = {
     "kernel_initializer",
@@ -144,8 +187,10 @@ def encode(
         separators=(",", ":"),
     ).encode()
     codec = "raw"
-    if entropy_coded:
-        _, codec, header = entropy.smallest({"json": header})
+    if entropy_coded:  # the smallest of the codecs; ties go to the first listed
+        candidates = _header_candidates(header)
+        codec = min(candidates, key=lambda c: len(candidates[c]))
+        header = candidates[codec]
     prefix = PREFIX.pack(MAGIC, VERSION, HEADER_CODECS.index(codec), len(header))
     atomic_write_bytes(path, prefix + header + b"".join(chunks))
     return Path(path)
@@ -176,7 +221,7 @@ def decode(path: str | Path) -> keras.Model:
     if version != VERSION:
         raise ValueError(f"{path}: packed format version {version}; this leanml reads {VERSION}")
     start = PREFIX.size
-    header = json.loads(entropy.unwrap(HEADER_CODECS[codec], blob[start : start + size]))
+    header = json.loads(_header_text(HEADER_CODECS[codec], blob[start : start + size]))
     at = start + size
 
     weights = []

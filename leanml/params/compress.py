@@ -111,13 +111,14 @@ class Lowrank(Section):
 
 
 class Combined(Section):
-    sparsities: list[Sparsity] = NumberList([0.9], "numbers ≥ 0 and < 1")
-    bits: list[Bits] = NumberList([4, 8], "integers from 2 to 16")
+    sparsities: list[Sparsity] = NumberList([0.7, 0.9], "numbers ≥ 0 and < 1")
+    bits: list[Bits] = NumberList([2], "integers from 2 to 16")
     criterion: Literal[PRUNE_CRITERIA] = Choice("magnitude", PRUNE_CRITERIA)  # type: ignore[valid-type]
     scope: Literal[PRUNE_SCOPES] = Choice("per_layer", PRUNE_SCOPES)  # type: ignore[valid-type]
     granularity: Literal[GRANULARITIES] = Choice("per_channel", GRANULARITIES)  # type: ignore[valid-type]
     epochs: int = Int(12, ge=0)
-    quantizer: Literal[QUANTIZERS] = Choice("uniform", QUANTIZERS)  # type: ignore[valid-type]
+    # kmeans: smaller than uniform at equal accuracy and fine-tune budget on the default data
+    quantizer: Literal[QUANTIZERS] = Choice("kmeans", QUANTIZERS)  # type: ignore[valid-type]
     init: Literal[CLUSTER_INITS] = Choice("linear", CLUSTER_INITS)  # type: ignore[valid-type]
     quantize_epochs: int = Int(0, ge=0)
 
