@@ -35,6 +35,7 @@ TINY = {
     },
     "lowrank": {"values": [0.5], "epochs": 1},
     "combined": {"sparsities": [0.8], "bits": [4], "epochs": 1},
+    "cluster": {"bits": [2], "epochs": 1},
 }
 
 

@@ -18,6 +18,7 @@ METHODS = Registry(
         "quantize": "leanml.compress.quantize:Quantize",
         "lowrank": "leanml.compress.lowrank:Lowrank",
         "combined": "leanml.compress.combined:Combined",
+        "cluster": "leanml.compress.cluster:Cluster",
     },
 )
 

@@ -147,6 +147,6 @@ class Lowrank(Method):
         name = setting["name"]
         model_file, artifact = out_dir / f"{name}.keras", out_dir / f"{name}.packed"
         save_model(model, model_file)
-        encode(model, artifact)
+        encode(model, artifact, entropy_coded=True)
         ranks_text = " ".join(f"{k}:{v or 'dense'}" for k, v in ranks.items())
         return keras_variant(name, {**setting, "ranks": ranks_text}, model, model_file, artifact)

@@ -151,7 +151,7 @@ def unstructured(
         fine=method.fine_tune,
     )
     model_file, artifact = out_dir / f"{name}.keras", out_dir / f"{name}.packed"
-    encode(model, artifact, sparse=True)
+    encode(model, artifact, sparse=True, entropy_coded=True)
     save_model(model, model_file)
     setting = {**setting, "sparsity_achieved": kernel_sparsity(model)}
     return keras_variant(name, setting, model, model_file, artifact)

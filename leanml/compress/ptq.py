@@ -51,5 +51,5 @@ def save_quantized(
     name = setting["name"]
     model_file, artifact = out_dir / f"{name}.keras", out_dir / f"{name}.packed"
     save_model(model, model_file)
-    encode(model, artifact, quantized=quantized)
+    encode(model, artifact, quantized=quantized, sparse=True, entropy_coded=True)
     return keras_variant(name, setting, model, model_file, artifact)

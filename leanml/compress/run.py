@@ -30,6 +30,7 @@ METRICS = (
     "compression_ratio",
     "gzip_compression_ratio",
     "packed_ratio",
+    "bits_per_nonzero",
     "seconds",
 )
 # What metrics.json carries per variant (the rest is in results.csv and MLflow).
@@ -55,7 +56,7 @@ def reference(baseline: keras.Model, baseline_file: Path, data: Splits, work: Pa
     """The baseline's numbers that every variant is compared with."""
     work.mkdir(parents=True, exist_ok=True)
     packed = work / ".baseline.packed"
-    encode(baseline, packed)
+    encode(baseline, packed, entropy_coded=True)
     runner = measure.KerasRunner(baseline)
     row = measure.score(runner, baseline_file, baseline_file, _splits(data), data.n_classes).row
     keys = ("val_accuracy", "test_accuracy", "params", "nonzero_params", "flops")
@@ -81,6 +82,10 @@ def measure_variant(variant: Variant, ref: dict, data: Splits) -> dict[str, Any]
         "compression_ratio": ref["file_bytes"] / row["artifact_bytes"],
         "gzip_compression_ratio": ref["gzip_bytes"] / row["artifact_gzip_bytes"],
         "packed_ratio": ref["packed_bytes"] / row["artifact_bytes"],
+        # artifact bits per non-zero parameter (weights and biases): Deep Compression's measure
+        "bits_per_nonzero": (
+            8 * row["artifact_bytes"] / row["nonzero_params"] if row["nonzero_params"] else None
+        ),
     }
 
 

@@ -111,7 +111,7 @@ def apply(
     fine_tune(model, data, method.fine_tune, method.cfg.structured.epochs, teacher=baseline)
     removed = 1 - model.count_params() / baseline.count_params()
     model_file, artifact = out_dir / f"{name}.keras", out_dir / f"{name}.packed"
-    encode(model, artifact)
+    encode(model, artifact, entropy_coded=True)
     save_model(model, model_file)
     setting = {
         **setting,

@@ -1,4 +1,5 @@
-"""params `compress`: pruning, quantization, low-rank factorization and their fine-tuning."""
+"""params `compress`: pruning, quantization, low-rank factorization, weight clustering and their
+fine-tuning."""
 
 from __future__ import annotations
 
@@ -24,10 +25,13 @@ TFLITE_MODES = ("dynamic_int8", "float16", "full_int8")
 GRANULARITIES = ("per_tensor", "per_channel")
 QUANT_SCHEMES = ("symmetric", "asymmetric")
 RANK_CRITERIA = ("rank_ratio", "energy", "rank")
+CLUSTER_INITS = ("linear", "density", "kmeans++")
+QUANTIZERS = ("uniform", "kmeans")
 
 Sparsity = Annotated[float, Field(strict=True, ge=0, lt=1)]
 Fraction = Annotated[float, Field(strict=True, gt=0, lt=1)]
 Bits = Annotated[int, Field(strict=True, ge=2, le=16)]
+ClusterBits = Annotated[int, Field(strict=True, ge=1, le=8)]
 
 
 class Distill(Section):
@@ -115,12 +119,32 @@ class Lowrank(Section):
 
 
 class Combined(Section):
-    sparsities: list[Sparsity] = NumberList([0.9], "numbers ≥ 0 and < 1")
-    bits: list[Bits] = NumberList([4, 8], "integers from 2 to 16")
+    sparsities: list[Sparsity] = NumberList([0.7, 0.9], "numbers ≥ 0 and < 1")
+    bits: list[Bits] = NumberList([2], "integers from 2 to 16")
     criterion: Literal[PRUNE_CRITERIA] = Choice("magnitude", PRUNE_CRITERIA)  # type: ignore[valid-type]
     scope: Literal[PRUNE_SCOPES] = Choice("per_layer", PRUNE_SCOPES)  # type: ignore[valid-type]
     granularity: Literal[GRANULARITIES] = Choice("per_channel", GRANULARITIES)  # type: ignore[valid-type]
     epochs: int = Int(12, ge=0)
+    # kmeans: smaller than uniform at equal accuracy and fine-tune budget on the default data
+    quantizer: Literal[QUANTIZERS] = Choice("kmeans", QUANTIZERS)  # type: ignore[valid-type]
+    init: Literal[CLUSTER_INITS] = Choice("linear", CLUSTER_INITS)  # type: ignore[valid-type]
+    quantize_epochs: int = Int(0, ge=0)
+
+    @model_validator(mode="after")
+    def _bits_fit_quantizer(self) -> Combined:
+        for i, bits in enumerate(self.bits):
+            if self.quantizer == "kmeans" and bits > 8:
+                raise KeyError_(
+                    f"bits[{i}]",
+                    f"must be at most 8 when compress.combined.quantizer is 'kmeans', got {bits}",
+                )
+        return self
+
+
+class Cluster(Section):
+    bits: list[ClusterBits] = NumberList([3, 4], "integers from 1 to 8")
+    init: Literal[CLUSTER_INITS] = Choice("linear", CLUSTER_INITS)  # type: ignore[valid-type]
+    epochs: int = Int(3, ge=0)
 
 
 class Compress(Section):
@@ -131,3 +155,4 @@ class Compress(Section):
     quantize: Quantize = Quantize()
     lowrank: Lowrank = Lowrank()
     combined: Combined = Combined()
+    cluster: Cluster = Cluster()
