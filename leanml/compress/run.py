@@ -51,6 +51,7 @@ HEADLINE = (
     "ratio_tflite",
     "gzip_ratio_tflite",
     "compression_ratio",
+    "seconds",  # wall clock: to timings.json
 )
 
 
