@@ -126,12 +126,40 @@ def project_env(extra: dict | None = None) -> dict:
     return env
 
 
-@pytest.fixture(scope="session")
-def e2e_pipeline(tmp_path_factory):
-    """The whole pipeline run end to end twice on tiny params (see tests/e2e.py): `root` after
-    `dvc repro` (test_pipeline.py goes on in it), and a twin run alongside it."""
+E2E = "e2e_pipeline"
+
+
+def _uses_e2e(item) -> bool:
+    return E2E in getattr(item, "fixturenames", ())
+
+
+@pytest.hookimpl(trylast=True)  # after `-m`/`-k` deselected what does not run
+def pytest_collection_modifyitems(config, items):
+    """The tests on the end-to-end pipeline run last (in their own order): the pipeline runs in
+    the background from the session's first test on (`_e2e_background`), overlapping the rest of
+    the suite, and is done, or nearly, when they start."""
+    last = [item for item in items if _uses_e2e(item)]
+    if last:
+        items[:] = [item for item in items if not _uses_e2e(item)] + last
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _e2e_background(request, tmp_path_factory):
+    """Starts the end-to-end pipeline (tests/e2e.py) at the session's start if a test of this
+    session uses it; nothing otherwise."""
+    if not any(_uses_e2e(item) for item in request.session.items):
+        yield None
+        return
     from tests import e2e
 
-    pipeline = e2e.run(tmp_path_factory.mktemp("e2e"))
-    yield pipeline
-    e2e.cleanup(pipeline)
+    run = e2e.start(tmp_path_factory.mktemp("e2e"))
+    yield run
+    e2e.cleanup(run)
+
+
+@pytest.fixture(scope="session")
+def e2e_pipeline(_e2e_background):
+    """The whole pipeline run end to end twice on tiny params (see tests/e2e.py): `root` after
+    `dvc repro` (test_pipeline.py goes on in it) and its named experiment, and a twin run
+    alongside it."""
+    return _e2e_background.result()

@@ -4,14 +4,22 @@ One temporary copy of the project on tiny params runs the whole pipeline with `d
 (`first`); a second copy with the same params (`twin`) runs the whole pipeline again, at the same
 time, in the background, so that the determinism test costs one extra pipeline run that
 overlaps the first instead of two more. `first`'s outputs are kept in a snapshot right after its
-`dvc repro`, before test_pipeline.py changes params and reruns stages in that copy.
+`dvc repro`; then test_pipeline.py's named DVC experiment runs on top of it.
+
+All of it runs in the background from the start of the test session (`start`, called by
+tests/conftest.py, which also moves the tests that use it to the end of the session): the
+pipeline's minutes overlap the rest of the suite, whose tests mostly keep one of the two cores
+busy, instead of running alone. `Background.result` waits for it.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +83,10 @@ NAS = members("nas")
 
 # The folders of DVC outputs that the determinism test compares.
 OUTPUTS = ("data", "models", "reports")
+# test_pipeline.py's named DVC experiment on top of `first`'s `dvc repro`: one params change,
+# compress.combined.epochs, the cheapest stage whose rerun shows what a change reruns
+EXP = "combined-2"
+EXP_SET = "compress.combined.epochs=2"
 
 
 def sh(cwd, *cmd, timeout=600, env=None):
@@ -196,6 +208,7 @@ def start_pipeline(root: Path, hash_seed: str, log: Path) -> subprocess.Popen:
             stdout=handle,
             stderr=subprocess.STDOUT,
             env=env,
+            start_new_session=True,  # its own process group: cleanup stops its forked stages too
         )
 
 
@@ -215,31 +228,100 @@ class Pipeline:
     twin: Path
     twin_process: subprocess.Popen
     twin_log: Path
+    # `dvc exp run -n EXP -S EXP_SET` on top of that `dvc repro`: its output, and the bytes of
+    # compress@combined's models before it
+    experiment: tuple[str, dict[str, bytes]]
 
     def wait_twin(self, timeout: float = 900) -> None:
         code = self.twin_process.wait(timeout=timeout)
         assert code == 0, f"the twin pipeline run failed:\n{self.twin_log.read_text()[-6000:]}"
 
 
-def run(base: Path) -> Pipeline:
-    """`first` runs `dvc repro` while `twin` (same params) runs the same stages alongside."""
-    first = make_project(base / "project")
-    twin = base / "twin"
-    shutil.copytree(first, twin)
-    log = base / "twin.log"
-    process = start_pipeline(twin, "2", log)
-    try:
-        # PYTHONPATH: both copies run their own copy of the code, not the editable install
-        out = sh(first, "dvc", "repro", env={"PYTHONHASHSEED": "1", "PYTHONPATH": str(first)})
-    except BaseException:
-        process.kill()
-        process.wait()
-        raise
-    outputs = snapshot(first, base / "first_outputs")
-    return Pipeline(first, out, outputs, twin, process, log)
+class Background:
+    """`first`'s `dvc repro`, snapshot and experiment in a thread, the twin alongside."""
+
+    def __init__(self, base: Path) -> None:
+        self.first = make_project(base / "project")
+        self.twin = base / "twin"
+        shutil.copytree(self.first, self.twin)
+        self.base = base
+        # the environment as the session started: tests change os.environ meanwhile
+        # (monkeypatch), and the background commands must not see it
+        self.env = project_env(
+            {"LEANML_ROOT": str(self.first), "PYTHONHASHSEED": "1", "PYTHONPATH": str(self.first)}
+        )
+        self.twin_log = base / "twin.log"
+        self.twin_process = start_pipeline(self.twin, "2", self.twin_log)
+        self.current: subprocess.Popen | None = None
+        self.stopped = False
+        self.pipeline: Pipeline | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._first, name="e2e-first", daemon=True)
+        self.thread.start()
+
+    def _sh(self, *cmd: str, timeout: float = 3600) -> str:
+        """`sh` for the background thread: the session's environment; `cleanup` can stop it."""
+        log = self.base / "command.log"
+        with open(log, "w") as handle:
+            if self.stopped:
+                raise RuntimeError("stopped")
+            # its own process group: cleanup stops dvc and the stage it runs together
+            self.current = subprocess.Popen(
+                list(cmd),
+                cwd=self.first,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                start_new_session=True,
+            )
+            code = self.current.wait(timeout=timeout)
+        out = log.read_text()
+        assert code == 0, f"{' '.join(cmd)} failed:\n{out}"
+        return out
+
+    def _first(self) -> None:
+        try:
+            # PYTHONPATH: both copies run their own copy of the code, not the editable install
+            out = self._sh("dvc", "repro")
+            outputs = snapshot(self.first, self.base / "first_outputs")
+            self._sh("git", "add", "-A")
+            self._sh(*"git -c user.name=t -c user.email=t@t commit -q -m base".split())
+            models = self.first / "models/compress/combined"
+            before = {f.name: f.read_bytes() for f in models.iterdir() if f.is_file()}
+            exp = self._sh("dvc", "exp", "run", "-n", EXP, "-S", EXP_SET)
+            self.pipeline = Pipeline(
+                self.first,
+                out,
+                outputs,
+                self.twin,
+                self.twin_process,
+                self.twin_log,
+                (exp, before),
+            )
+        except BaseException as exc:  # shown by `result`, in the tests that need the run
+            self.error = exc
+
+    def result(self, timeout: float = 3600) -> Pipeline:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), f"the end-to-end run took over {timeout} s"
+        if self.error is not None:
+            raise self.error
+        assert self.pipeline is not None
+        return self.pipeline
 
 
-def cleanup(pipeline: Pipeline) -> None:
-    if pipeline.twin_process.poll() is None:
-        pipeline.twin_process.kill()
-        pipeline.twin_process.wait()
+def start(base: Path) -> Background:
+    """`first` runs `dvc repro` (then the experiment) while `twin` (same params) runs the same
+    stages alongside; both in the background."""
+    return Background(base)
+
+
+def cleanup(run: Background) -> None:
+    run.stopped = True
+    if run.current is not None and run.current.poll() is None:
+        os.killpg(run.current.pid, signal.SIGKILL)
+        run.current.wait()
+    if run.twin_process.poll() is None:
+        os.killpg(run.twin_process.pid, signal.SIGKILL)
+        run.twin_process.wait()
+    run.thread.join(60)

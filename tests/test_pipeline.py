@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 _sh = e2e.sh
 # the experiment of the `experiment` fixture
-EXP = "combined-2"
+EXP = e2e.EXP
 
 
 @pytest.fixture(scope="module")
@@ -25,16 +25,13 @@ def project(e2e_pipeline):
 
 
 @pytest.fixture(scope="module")
-def experiment(project):
-    """One named DVC experiment on top of the first `dvc repro`, shared by the exp-run test
-    and the `make study` reader in test_evaluate_stage: the output of `dvc exp run` and the
-    bytes of compress@combined's models before it."""
-    _sh(project, "git", "add", "-A")
-    _sh(project, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "base")
-    models = project / "models/compress/combined"
-    before = {f.name: f.read_bytes() for f in models.iterdir() if f.is_file()}
-    out = _sh(project, "dvc", "exp", "run", "-n", EXP, "-S", "compress.combined.epochs=2")
-    return out, before
+def experiment(e2e_pipeline):
+    """One named DVC experiment (compress.combined.epochs=2) on top of the first `dvc repro`,
+    shared by the exp-run test and the `make study` reader in test_evaluate_stage: the output
+    of `dvc exp run` and the bytes of compress@combined's models before it. Run by
+    tests/e2e.py in the background, right after that `dvc repro` (it was this fixture's own
+    `git commit` and `dvc exp run`)."""
+    return e2e_pipeline.experiment
 
 
 def _runs(root):

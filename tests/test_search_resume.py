@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
@@ -156,17 +157,29 @@ def _finish(root, env, stage="search", item="random"):
 
 
 def test_tracking_change_keeps_the_checkpoint_and_params_change_drops_it(interrupted, tmp_path):
-    # a copy of the finished search of the fixture above (its 4 trials in the checkpoint)
+    # two copies of the finished search of the fixture above (its 4 trials in the checkpoint),
+    # one change in each, the two stages run side by side
     finished, _, steps = interrupted
     assert steps["resume"][0] == 0, steps["resume"][1]
-    root = tmp_path / "project"
-    shutil.copytree(finished, root)
-    env = project_env({"LEANML_ROOT": str(root), "LEANML_PIPELINE": "resume-test"})
-    # another MLflow experiment: where runs are recorded changes no trial, nothing retrains
-    _edit_params(root, "base", "tracking", {"uri": None, "experiment": "moved"})
-    assert _finish(root, env).count("[replayed") == 4
-    _edit_params(root, "search", "objective", {"kind": "tradeoff", "size_weight": 0.05})
-    assert _finish(root, env).count("[replayed") == 0
+    changes = {
+        # another MLflow experiment: where runs are recorded changes no trial, nothing retrains
+        "tracking": ("base", "tracking", {"uri": None, "experiment": "moved"}),
+        "params": ("search", "objective", {"kind": "tradeoff", "size_weight": 0.05}),
+    }
+    procs = {}
+    for name, (section, key, value) in changes.items():
+        root = tmp_path / name
+        shutil.copytree(finished, root)
+        env = project_env({"LEANML_ROOT": str(root), "LEANML_PIPELINE": "resume-test"})
+        _edit_params(root, section, key, value)
+        procs[name] = _start(root, env)
+    with ThreadPoolExecutor(len(procs)) as pool:  # both pipes drained at once
+        outs = {name: pool.submit(proc.communicate, timeout=600) for name, proc in procs.items()}
+    err = {name: out.result()[1] for name, out in outs.items()}
+    for name, proc in procs.items():
+        assert proc.returncode == 0, err[name]
+    assert err["tracking"].count("[replayed") == 4
+    assert err["params"].count("[replayed") == 0
 
 
 def _table(path):
