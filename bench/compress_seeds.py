@@ -8,7 +8,8 @@ Sizes are gzip bytes of each variant's most compact real file (`artifact_gzip_by
 gzip bytes of the baseline's float32 TFLite file (`gzip_ratio_tflite`), as issue 13 measures.
 
 Run from the project root with the venv active, after `dvc repro prepare`:
-`python bench/compress_seeds.py [--seeds 5] [mlp] [cnn]`. Writes bench/out/compress_seeds_<kind>.json
+`python bench/compress_seeds.py [--seeds 5] [mlp] [cnn]`. Writes
+bench/out/compress_seeds_<kind>.json
 and prints Markdown tables.
 """
 

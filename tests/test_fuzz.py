@@ -814,7 +814,7 @@ def test_unreadable_params_file_through_every_stage(in_project, content, fragmen
 def test_table_size():
     """The fuzz table is as big as RELIABILITY.md says (update both together)."""
     assert len(BAD_PARAMS) >= 50
-    assert len(ENTRY_POINTS) == 19  # prepare, train, compress@×4, compress_report, search@×5,
+    assert len(ENTRY_POINTS) == 20  # prepare, train, compress@×5, compress_report, search@×5,
     # search_report, nas_metadata, nas@×3, nas_report, evaluate
 
 
