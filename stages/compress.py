@@ -12,14 +12,19 @@ import sys
 from leanml import data, params, paths, sources, stage, tracking
 from leanml.errors import LeanmlError
 from leanml.io import write_csv, write_json, write_metrics
+from leanml.params.compress import source_error
 
 
 def main() -> None:
     all_paths = paths.load()
     # the methods dvc.yaml runs (`foreach` over members.compress), known without importing them
     methods = paths.members("compress")
+    usage = f"usage: python stages/compress.py <{'|'.join(methods)}> [<source>]"
     if len(sys.argv) not in (2, 3):
-        raise LeanmlError(f"usage: python stages/compress.py <{'|'.join(methods)}> [<source>]")
+        raise LeanmlError(usage)
+    why = source_error(sys.argv[2]) if len(sys.argv) == 3 else None
+    if why and sys.argv[2] != sources.BASELINE:
+        raise LeanmlError(f"{usage}; <source> {why}")
     name = sys.argv[1]
     if name not in methods:
         raise LeanmlError(

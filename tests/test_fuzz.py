@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from leanml import tracking
+from leanml.paths import members
 from tests import mlflow_helpers
 from tests.conftest import ROOT, copy_project, project_env
 
@@ -818,6 +819,9 @@ def test_table_size():
     # search_report, nas_metadata, nas@×3, nas_report, evaluate
 
 
+COMPRESS = "|".join(members("compress"))
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -835,13 +839,11 @@ def test_table_size():
             ["stages/compress.py", "nope"],
             "compress: unknown method 'nope'; registered methods are prune, quantize, lowrank, combined",
         ),
+        (["stages/compress.py"], f"usage: python stages/compress.py <{COMPRESS}> [<source>]"),
         (
-            ["stages/compress.py"],
-            "usage: python stages/compress.py <prune|quantize|lowrank|combined>",
-        ),
-        (
-            ["stages/compress.py", "prune", "quantize"],
-            "usage: python stages/compress.py <prune|quantize|lowrank|combined>",
+            ["stages/compress.py", "prune", "quantize"],  # the second: a source (compress.sources)
+            f"usage: python stages/compress.py <{COMPRESS}> [<source>]; <source> must be "
+            "'search/<algo>'",
         ),
     ],
     ids=lambda v: " ".join(v) if isinstance(v, list) else None,

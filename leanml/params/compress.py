@@ -148,7 +148,7 @@ class Cluster(Section):
     epochs: int = Int(3, ge=0)
 
 
-def _source_error(name: object) -> str | None:
+def source_error(name: object) -> str | None:
     """Why `name` is not a compress source (None when it is one)."""
     members = {family: paths.members(family) for family in ("search", "nas")}
     if name in members or (
@@ -192,7 +192,7 @@ class Compress(Section):
     @model_validator(mode="after")
     def _known_sources(self) -> Compress:
         for i, name in enumerate(self.sources):
-            error = _source_error(name)
+            error = source_error(name)
             if error is not None:
                 raise KeyError_(f"sources[{i}]", error)
             if name in self.sources[:i]:
