@@ -48,7 +48,6 @@ def run(kind: str) -> dict:
     cfg = params.parse(
         {
             "train": {"model": {"kind": kind}},
-            "base": {"measure": LATENCY},
             "compress": SETTINGS,
         }
     )

@@ -91,7 +91,9 @@ def timing(candidate: Candidate, runner, sample: np.ndarray, cfg) -> dict[str, A
         out["latency_model"] = DECODED_EXPORT if packed else FLOAT_EXPORT
         out["keras_latency_ms_p50"] = runner.latency(sample, cfg)["latency_ms_p50"]
         try:
-            timed = tflite.TFLiteRunner(tflite.convert(runner.model))
+            content = tflite.convert(runner.model)
+            timed = tflite.TFLiteRunner(content)
+            out["float_tflite_bytes"] = len(content)  # the baseline's: a ratio basis
         except Exception as exc:
             first = str(exc).splitlines()[0] if str(exc) else ""
             out["warning"] = (

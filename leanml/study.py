@@ -28,7 +28,7 @@ from leanml.report import i18n, tables
 from leanml.report.tables import Column
 
 HEADLINE_PREFIXES = ("baseline", "best", "smallest_within_pp")
-METRICS = ("accuracy", "macro_f1", "delta_pp", "bytes", "compression_ratio", "latency_ms_p50")
+METRICS = ("accuracy", "macro_f1", "delta_pp", "bytes", "ratio_weights", "latency_ms_p50")
 COMPARED_FAMILIES = ("search", "nas")
 AGGREGATE_COLUMNS = ["family", "method", "metric", "n", "mean", "std", "min", "max"]
 TEST_COLUMNS = [
@@ -249,7 +249,7 @@ def _mean_std(row: dict) -> str:
     if row["metric"] == "bytes":
         text = f"{mean:,.0f}" + ("" if std is None else f" ± {std:,.0f}")
     else:
-        digits = 2 if percent or row["metric"] in ("delta_pp", "compression_ratio") else 3
+        digits = 2 if percent or row["metric"] in ("delta_pp", "ratio_weights") else 3
         text = f"{mean:.{digits}f}" + ("" if std is None else f" ± {std:.{digits}f}")
     return text
 
@@ -277,7 +277,7 @@ TEST_TABLE = [
     Column("p_value", "p", fmt=_p),
     Column("p_holm", "p (Holm)", fmt=_p),
 ]
-SHOWN_METRICS = ("accuracy", "bytes", "compression_ratio", "latency_ms_p50")
+SHOWN_METRICS = ("accuracy", "bytes", "ratio_weights", "latency_ms_p50")
 
 
 def write(records: Sequence[dict], out_dir: Path, language: str = "en") -> dict[str, Path]:

@@ -71,7 +71,8 @@ def main() -> None:
             print(
                 f"{label}: {variant.name}: test_accuracy {row['test_accuracy']:.4f} "
                 f"({row['delta_pp']:+.2f} pp), {row['artifact_bytes']} bytes "
-                f"({row['compression_ratio']:.1f}x), gzip {row['artifact_gzip_bytes']} bytes",
+                f"({row['ratio_weights']:.1f}x float32 weights, {row['ratio_tflite']:.1f}x float "
+                f"TFLite), gzip {row['artifact_gzip_bytes']} bytes",
                 file=sys.stderr,
             )
         write_csv(out.results, rows, sweep.columns(method))

@@ -34,7 +34,8 @@ def main() -> None:
             f"evaluate: {len(rows)} candidates in {time.perf_counter() - start:.1f}s; best "
             f"{best['name']} {100 * best['accuracy']:.2f}% test accuracy; smallest within "
             f"{cfg.evaluate.within_pp:g} pp: {small} "
-            f"({metrics.get('smallest_within_pp.compression_ratio') or 0:.1f}x) -> {out.summary}"
+            f"({metrics.get('smallest_within_pp.ratio_weights') or 0:.1f}x its float32 weights) "
+            f"-> {out.summary}"
         )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,7 +121,7 @@ def project_env(extra: dict | None = None) -> dict:
     """Environment for subprocesses: this venv first on PATH, quiet TF, no inherited store."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_", "LEANML_"))}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.update({"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"})
+    env.update({"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"})
     env.update(extra or {})
     return env
 

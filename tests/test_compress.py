@@ -94,6 +94,9 @@ def test_method_contract(name, mlp, baseline_file, tiny_splits, tmp_path):
         assert row["compression_ratio"] == pytest.approx(
             baseline_file.stat().st_size / row["artifact_bytes"]
         )
+        weights = 4 * sum(w.size for w in mlp.get_weights())  # Han et al.'s basis
+        assert row["ratio_weights"] == pytest.approx(weights / row["artifact_bytes"])
+        assert row["ratio_tflite"] > 0 and row["gzip_ratio_tflite"] > 0
         assert set(sweep.columns(compress.get(name, parse({})))) == set(row)
         assert 0 <= row["test_accuracy"] <= 1 and row["seconds"] > 0
         if variant.artifact.suffix == ".packed":  # the compact file really is the model

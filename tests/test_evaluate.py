@@ -112,6 +112,10 @@ def test_leaderboard_columns_sorting_ratios_and_headline():
     assert by["compress/prune/s90"]["compression_ratio"] == pytest.approx(5.0)
     assert by["compress/prune/s90"]["delta_pp"] == pytest.approx(-5.0)
     assert by["train"]["compression_ratio"] == 1.0 and by["train"]["delta_pp"] == 0
+    # the primary ratio: the baseline's float32 weight bytes (4 × its 10 params) / size
+    assert by["compress/prune/s90"]["ratio_weights"] == pytest.approx(40 / 200)
+    assert by["train"]["ratio_weights"] == pytest.approx(40 / 1000)
+    assert by["train"]["ratio_tflite"] is None  # no float TFLite export among hand-made rows
     size_front = {r["name"] for r in rows if r["pareto_size"]}
     assert size_front == {"search/pso", "train", "compress/quantize/k4", "compress/prune/s90"}
     latency_front = {r["name"] for r in rows if r["pareto_latency"]}
@@ -360,6 +364,12 @@ def test_report_builds_from_fixture_outputs(layout, tiny_splits):
     assert s50["artifact_bytes"] == s50["size_bytes"] == (prune_dir / "s50.packed").stat().st_size
     assert s50["nonzero_params"] < s50["params"]
     assert s50["compression_ratio"] == pytest.approx(by["train"]["size_bytes"] / s50["size_bytes"])
+    # the literature's bases: 4 × the baseline's parameters, and its float32 TFLite export
+    weights = 4 * measure.count_params(baseline)["params"]
+    assert s50["ratio_weights"] == pytest.approx(weights / s50["size_bytes"])
+    exported = len(tflite.convert(baseline))
+    assert by["train"]["float_tflite_bytes"] == exported
+    assert s50["ratio_tflite"] == pytest.approx(exported / s50["size_bytes"])
     assert all(r["latency_ms_p50"] > 0 and r["throughput_per_s"] > 0 for r in rows)
     # one runtime for every row; Keras candidates through their float32 export, the TFLite one
     # as its own file; the Keras-call latency only where there is a Keras model

@@ -93,12 +93,14 @@ TEXT = {
         "study.md.tests": "## Paired Wilcoxon signed-rank tests\n",
         "leaderboard.caption": "Every candidate model on the test split, by accuracy",
         "leaderboard.note": "Test split ({n_test} samples). Size: {size}. "
-        "Ratio: baseline size / size. 95% CI: Wilson interval. (n.s.): not significantly "
+        "Ratio: the baseline's float32 weight bytes (4 × parameters) / size. "
+        "95% CI: Wilson interval. (n.s.): not significantly "
         "different from the baseline (exact McNemar test on the same test samples, Holm-adjusted "
         "p ≥ 0.05). Latency: {runtime}. Front: S = on the accuracy-size Pareto front, "
         "L = on the accuracy-latency front.",
         "family.caption": "{family}: candidates on the test split",
-        "family.note": "Size: {size}. Δ and ratio relative to the baseline; (n.s.): not "
+        "family.note": "Size: {size}. Δ relative to the baseline; ratio: the baseline's float32 "
+        "weight bytes (4 × parameters) / size; (n.s.): not "
         "significantly different from it (McNemar, Holm-adjusted p ≥ 0.05). Latency: {runtime}.",
         "head.baseline": "baseline",
         "head.best": "best accuracy",
@@ -107,8 +109,11 @@ TEXT = {
         "head.family": "best of {family}",
         "md.title": "# Evaluation: every candidate on the test split\n",
         "md.intro": "Dataset `{dataset}`, test split of {n_test} samples (never used to select "
-        "anything upstream), {n} candidates. Size = {size} (`{size_key}`); ratio = baseline size "
-        "/ size. Accuracy with its 95% Wilson interval; Δ marked (n.s.) is not significantly "
+        "anything upstream), {n} candidates. Size = {size} (`{size_key}`); ratio = the baseline's "
+        "float32 weight bytes (4 × parameters, Han et al.'s basis) / size (leaderboard.csv adds "
+        "`ratio_tflite`, against its float32 TFLite file, and `compression_ratio`, against its "
+        "`.keras` file). Accuracy with its 95% Wilson interval; Δ marked (n.s.) is not "
+        "significantly "
         "different from the baseline (exact McNemar test on the same test samples, Holm-adjusted "
         "over the candidates, p ≥ 0.05). Latency: every candidate in one runtime, {runtime} "
         "(Keras models as their float32 TFLite export, k-bit variants as the float model they "
@@ -149,12 +154,15 @@ TEXT = {
         "study.md.mean": "## 各方法的均值 ± 标准差\n",
         "study.md.tests": "## 配对 Wilcoxon 符号秩检验\n",
         "leaderboard.caption": "全部候选模型在测试集上的结果（按准确率排序）",
-        "leaderboard.note": "测试集共 {n_test} 个样本。大小：{size}。压缩率：基线模型大小 / "
+        "leaderboard.note": "测试集共 {n_test} 个样本。大小：{size}。"
+        "压缩率：基线模型 float32 权重字节数（4 × 参数量）/ "
         "模型大小。95% 置信区间：Wilson 区间。(n.s.)：与基线模型无显著差异（同一批测试样本上的"
         "精确 McNemar 检验，Holm 校正后 p ≥ 0.05）。延迟：{runtime}。"
         "前沿：S 表示位于准确率–大小帕累托前沿，L 表示位于准确率–延迟帕累托前沿。",
         "family.caption": "{family}：候选模型在测试集上的结果",
-        "family.note": "大小：{size}。Δ 与压缩率均相对于基线模型；(n.s.)：与基线模型无显著差异"
+        "family.note": "大小：{size}。Δ 相对于基线模型；"
+        "压缩率 = 基线模型 float32 权重字节数（4 × 参数量）/ 模型大小；"
+        "(n.s.)：与基线模型无显著差异"
         "（McNemar 检验，Holm 校正后 p ≥ 0.05）。延迟：{runtime}。",
         "head.baseline": "基线模型",
         "head.best": "准确率最高",
@@ -163,7 +171,10 @@ TEXT = {
         "head.family": "{family}最佳",
         "md.title": "# 评估：全部候选模型在测试集上的结果\n",
         "md.intro": "数据集 `{dataset}`，测试集 {n_test} 个样本（上游任何阶段都不用它做选择），"
-        "共 {n} 个候选模型。大小 = {size}（`{size_key}`）；压缩率 = 基线模型大小 / 模型大小。"
+        "共 {n} 个候选模型。大小 = {size}（`{size_key}`）；"
+        "压缩率 = 基线模型 float32 权重字节数（4 × 参数量，Han 等人的口径）/ 模型大小"
+        "（leaderboard.csv 另有相对 float32 TFLite 文件的 `ratio_tflite` 和相对 `.keras` 文件的 "
+        "`compression_ratio`）。"
         "准确率附 95% Wilson 置信区间；Δ 标 (n.s.) 表示与基线模型无显著差异（同一批测试样本上的"
         "精确 McNemar 检验，对全部候选模型做 Holm 校正，p ≥ 0.05）。"
         "延迟：全部候选模型在同一运行时 {runtime} 中测得（Keras 模型先导出为 float32 TFLite，"

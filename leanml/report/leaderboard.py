@@ -36,6 +36,8 @@ COLUMNS = [
     "artifact_bytes",
     "artifact_gzip_bytes",
     "size_bytes",
+    "ratio_weights",
+    "ratio_tflite",
     "compression_ratio",
     "latency_ms_p50",
     "latency_ms_p95",
@@ -43,6 +45,7 @@ COLUMNS = [
     "latency_runtime",
     "latency_model",
     "keras_latency_ms_p50",
+    "float_tflite_bytes",
     "pareto_size",
     "pareto_latency",
     "front",
@@ -107,24 +110,31 @@ def build(scored: Sequence[tuple[Candidate, dict[str, Any]]], size: str) -> list
 
 
 def _compare(rows: list[dict], correct: Sequence) -> None:
-    """Deltas, ratios and the uncertainty columns of every row against the baseline: the 95%
-    Wilson interval of its accuracy, the exact McNemar p-value of its per-sample correctness
-    against the baseline's, that p Holm-adjusted over all candidates, and `significant` (adjusted
-    p < 0.05). Without a baseline these are left empty (the interval is not)."""
+    """Deltas, the three compression ratios and the uncertainty columns of every row against the
+    baseline: the 95% Wilson interval of its accuracy, the exact McNemar p-value of its
+    per-sample correctness against the baseline's, that p Holm-adjusted over all candidates, and
+    `significant` (adjusted p < 0.05). Without a baseline these are left empty (the interval
+    is not)."""
     base = baseline_row(rows)
     base_correct = correct[rows.index(base)] if base is not None else None
     for row, right in zip(rows, correct, strict=True):
         row["accuracy_ci_low"], row["accuracy_ci_high"] = uncertainty.wilson(
             int(right.sum()), len(right)
         )
-        if base is None or row is base:
-            row["delta_pp"] = row["compression_ratio"] = row["mcnemar_p"] = None
-            if base is not None:
-                row["delta_pp"], row["compression_ratio"] = 0.0, 1.0
+        row["mcnemar_p"] = row["delta_pp"] = None
+        row["ratio_weights"] = row["ratio_tflite"] = row["compression_ratio"] = None
+        if base is None:
             continue
         row["delta_pp"] = 100 * (row["accuracy"] - base["accuracy"])
+        # ratios of the baseline's bytes on three bases to this row's size: its float32
+        # weights (4 × parameters, Han et al.'s basis: the primary one), its float32 TFLite
+        # export, and (secondary) its own file as the train stage wrote it
+        row["ratio_weights"] = 4 * base["params"] / row["size_bytes"]
+        if base.get("float_tflite_bytes"):
+            row["ratio_tflite"] = base["float_tflite_bytes"] / row["size_bytes"]
         row["compression_ratio"] = base["size_bytes"] / row["size_bytes"]
-        row["mcnemar_p"] = uncertainty.mcnemar(right, base_correct)
+        if row is not base:
+            row["mcnemar_p"] = uncertainty.mcnemar(right, base_correct)
     adjusted = uncertainty.holm([r["mcnemar_p"] for r in rows])
     for row, p in zip(rows, adjusted, strict=True):
         row["mcnemar_p_holm"] = p
@@ -174,6 +184,8 @@ def _summary(row: dict) -> dict[str, Any]:
         "delta_pp": row["delta_pp"],
         "mcnemar_p": row["mcnemar_p"],
         "bytes": row["size_bytes"],
+        "ratio_weights": row["ratio_weights"],
+        "ratio_tflite": row["ratio_tflite"],
         "compression_ratio": row["compression_ratio"],
         "latency_ms_p50": row["latency_ms_p50"],
     }

@@ -22,7 +22,7 @@ LEADERBOARD_TABLE = [
     Column("nonzero_params", "Non-zero params", fmt=tables.integer),
     Column("flops", "FLOPs", fmt=tables.integer),
     Column("size_bytes", "Size (KiB)", fmt=tables.kib),
-    Column("compression_ratio", "Ratio", fmt=tables.ratio),
+    Column("ratio_weights", "Ratio", fmt=tables.ratio),
     Column("latency_ms_p50", "p50 (ms)", fmt=tables.ms),
     Column("front", "Front", "l"),
 ]
@@ -35,7 +35,7 @@ FAMILY_TABLE = [
     Column("macro_f1", "Macro-F1", fmt=lambda v: tables.number(v, 3)),
     Column("nonzero_params", "Non-zero params", fmt=tables.integer),
     Column("size_bytes", "Size (KiB)", fmt=tables.kib),
-    Column("compression_ratio", "Ratio", fmt=tables.ratio),
+    Column("ratio_weights", "Ratio", fmt=tables.ratio),
     Column("latency_ms_p50", "p50 (ms)", fmt=tables.ms),
     Column("latency_ms_p95", "p95 (ms)", fmt=tables.ms),
     Column("throughput_per_s", "Samples/s", fmt=tables.integer),
@@ -48,7 +48,7 @@ HEADLINE_TABLE = [
     Column("delta_pp", "Δ (pp)", fmt=tables.pp),
     Column("mcnemar_p", "McNemar p", fmt=lambda v: tables.number(v, 2)),
     Column("bytes", "Size (KiB)", fmt=tables.kib),
-    Column("compression_ratio", "Ratio", fmt=tables.ratio),
+    Column("ratio_weights", "Ratio", fmt=tables.ratio),
     Column("latency_ms_p50", "p50 (ms)", fmt=tables.ms),
 ]
 PARETO_TABLE = [
@@ -98,7 +98,7 @@ def headline_rows(metrics: dict[str, Any], within_pp: float, language: str = "en
     rows = []
     for prefix, what in labels:
         if f"{prefix}.name" in metrics:
-            keys = ("name", "accuracy", "delta_pp", "mcnemar_p", "bytes", "compression_ratio")
+            keys = ("name", "accuracy", "delta_pp", "mcnemar_p", "bytes", "ratio_weights")
             row = {"what": what, **{k: metrics.get(f"{prefix}.{k}") for k in keys}}
             row["ci"] = ci_text(
                 metrics.get(f"{prefix}.accuracy_ci_low"), metrics.get(f"{prefix}.accuracy_ci_high")
