@@ -44,6 +44,7 @@ def main() -> None:
 
     from leanml import compress, models
     from leanml.compress import run as sweep
+    from leanml.compress.base import as_sequential
 
     method = compress.get(name, cfg)  # configured from its own compress.<name> section
     out, base = paths.item(all_paths.compress, folder), cfg.base
@@ -57,6 +58,8 @@ def main() -> None:
     # inputs are read before a run is opened: a missing or corrupt one names its stage
     splits = data.load_prepared(all_paths.prepare)
     baseline = models.load(src.model, sources.producer(src.member))
+    if origin != sources.BASELINE:  # a NAS child is functional; a chain of layers need not be
+        baseline = as_sequential(baseline)
     with tracking.stage_run(label, base.tracking, section, {"seed": base.seed, **tags}) as run:
         ref = sweep.reference(baseline, src.model, splits, models_dir)
         rows = []

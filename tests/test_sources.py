@@ -140,6 +140,33 @@ def test_discovery_names_a_compressed_winner_by_its_chain(tmp_path):
     assert not found.size_only  # nothing below a source folder is mistaken for a lone file
 
 
+def test_a_nas_chain_becomes_sequential_and_a_skip_stays_functional(tiny_splits):
+    """NAS children are functional models; the compress methods take Sequential ones. A chain
+    of layers is rebuilt as one (same layers, same weights, same predictions); a model with a
+    skip connection is left as it is, for the methods to refuse by name."""
+    import numpy as np
+    from keras import Sequential
+
+    from leanml.compress.base import as_sequential
+    from leanml.nas.space import ArchSpace
+
+    space = ArchSpace(params.Params().nas.space, image_input=True)
+    layer = {"kind": "conv", "width": 8, "kernel": 3, "activation": "relu", "dropout": 0.2}
+    arch = space.project([{**layer, "batch_norm": True, "skip": False}, {**layer, "kind": "dense"}])
+    x = tiny_splits.test.x[:16]
+    chain = space.build(arch, x.shape[1:], 10)
+    sequential = as_sequential(chain)
+    assert isinstance(sequential, Sequential) and not isinstance(chain, Sequential)
+    assert [type(a) for a in sequential.layers] == [type(b) for b in chain.layers[1:]]
+    np.testing.assert_array_equal(sequential.predict(x, verbose=0), chain.predict(x, verbose=0))
+    assert as_sequential(sequential) is sequential  # the baseline: untouched
+
+    skip = space.build(
+        space.project([{**layer, "batch_norm": False, "skip": True}]), x.shape[1:], 10
+    )
+    assert as_sequential(skip) is skip
+
+
 def _project_with_sources(tmp_path: Path, listed: list[str]) -> Path:
     root = copy_project(tmp_path, ["stages", "leanml", "params.yaml", "dvc.yaml"])
     cfg = yaml.safe_load((root / "params.yaml").read_text())
