@@ -14,6 +14,11 @@ new stage that writes models there is picked up without edits. What counts:
 The labels (the setting of a compressed variant, the configuration of a search's best model)
 come from `reports/<stage>/<method>/settings.json` (written by the compress stage: the method's
 setting columns and each variant's values) and `best.json` when present.
+
+Deeper folders hold a stage's work on another stage's model: `models/compress/nas/rl/prune/*`
+is prune applied to NAS's rl winner (params compress.sources). Its candidates are named by the
+chain, `nas/rl → prune/magnitude_s90`, with the source as `source.json` beside the results
+describes it (e.g. `nas/rl (best nas)` when it was picked by val accuracy).
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ SOLE_STEMS = ("best", "model")
 BASELINE_FAMILY = "train"
 # Beside a compress method's results.csv: {"columns": [...], "variants": {name: {column: value}}}
 SETTINGS_FILE = "settings.json"
+# Beside a compressed winner's results: {"label": "nas/rl", ...} (leanml.sources.describe)
+SOURCE_FILE = "source.json"
+ARROW = " → "
 
 
 @dataclass
@@ -45,6 +53,7 @@ class Candidate:
     path: Path
     artifact: Path  # the most compact real file of this model (the model file itself if none)
     setting: dict[str, Any] = field(default_factory=dict)
+    source: str = ""  # the model the method started from when not the baseline: "nas/rl"
 
     @property
     def format(self) -> str:
@@ -100,8 +109,17 @@ def _settings_from_reports(reports: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _source_label(source: str, reports: Path) -> str:
+    """How a chain names its source: source.json's label, else the folder path (`nas/rl`)."""
+    try:
+        label = json.loads((reports / SOURCE_FILE).read_text())["label"]
+        return label if isinstance(label, str) and label else source
+    except (OSError, ValueError, KeyError, TypeError):
+        return source
+
+
 def _method_folder(
-    folder: Path, family: str, method: str, reports: Path, discovery: Discovery
+    folder: Path, family: str, method: str, reports: Path, discovery: Discovery, source: str = ""
 ) -> None:
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     runnable = [p for p in files if p.suffix in RUNNABLE]
@@ -109,10 +127,14 @@ def _method_folder(
     settings = _settings_from_reports(reports)
     stems = {p.stem for p in runnable}
     top = family == method
+    chain = f"{_source_label(source, reports)}{ARROW}" if source else ""
     for path in runnable:
         twins = [e for e in encodings if e.name.split(".")[0] == path.stem]
         artifact = min([path, *twins], key=lambda p: p.stat().st_size)
-        if path.stem in SOLE_STEMS:
+        if source:  # the chain names it: source, then the method's step
+            step = method if path.stem in SOLE_STEMS else f"{method}/{path.stem}"
+            name = f"{chain}{step}"
+        elif path.stem in SOLE_STEMS:
             name = family if top else f"{family}/{method}"
         else:
             name = f"{family}/{path.stem}" if top else f"{family}/{method}/{path.stem}"
@@ -125,6 +147,7 @@ def _method_folder(
                 path=path,
                 artifact=artifact,
                 setting=settings.get(path.stem, {}),
+                source=source,
             )
         )
     for enc in encodings:
@@ -140,6 +163,20 @@ def _method_folder(
             )
 
 
+def _subfolders(
+    folder: Path, family: str, reports: Path, discovery: Discovery, parents: list[str]
+) -> None:
+    """Every folder below `folder`: the last part of its path is the method, the ones before
+    it (if any) the source it started from (`models/compress/nas/rl/prune`: source nas/rl)."""
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        if sub.name.startswith("."):
+            continue
+        parts = [*parents, sub.name]
+        here = reports / sub.name
+        _method_folder(sub, family, sub.name, here, discovery, source="/".join(parents))
+        _subfolders(sub, family, here, discovery, parts)
+
+
 def discover(models_root: Path, reports_root: Path, families: list[str] | None = None) -> Discovery:
     """Every candidate under `models_root`, restricted to `families` (stage folder names)."""
     discovery = Discovery([], [], [])
@@ -149,16 +186,7 @@ def discover(models_root: Path, reports_root: Path, families: list[str] | None =
         _method_folder(
             stage_folder, family, family, reports_root / family, discovery
         )  # files at the top, e.g. models/train/model.keras
-        for method_folder in sorted(p for p in stage_folder.iterdir() if p.is_dir()):
-            if method_folder.name.startswith("."):
-                continue
-            _method_folder(
-                method_folder,
-                family,
-                method_folder.name,
-                reports_root / family / method_folder.name,
-                discovery,
-            )
+        _subfolders(stage_folder, family, reports_root / family, discovery, [])
     names = [c.name for c in discovery.candidates]
     for c in discovery.candidates:  # e.g. best.keras and best.tflite side by side
         if names.count(c.name) > 1:

@@ -45,7 +45,10 @@ def classification_scores(matrix: np.ndarray) -> dict[str, Any]:
 
 
 def producer(candidate: Candidate) -> str:
-    """The stage that writes it: `train`, or one of a foreach family (`compress@prune`)."""
+    """The stage that writes it: `train`, or one of a foreach family (`compress@prune`), or of
+    a matrix over sources (`compress_winner@nas/rl-prune`)."""
+    if candidate.source:
+        return f"{candidate.family}_winner@{candidate.source}-{candidate.method}"
     if candidate.method != candidate.family:
         return f"{candidate.family}@{candidate.method}"
     return candidate.family

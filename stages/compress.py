@@ -1,55 +1,78 @@
 """compress@<method>: sweep one compression method over the baseline, measure every variant,
 write models/compress/<method>/ and reports/compress/<method>/, one MLflow child run per variant.
+
+compress_winner@<source>-<method> (`python stages/compress.py <method> <source>`): the same over a
+search/NAS winner listed in compress.sources, into models/compress/<source>/<method>/ and
+reports/compress/<source>/<method>/ (plus source.json: which model, chosen how); every variant is
+compared with that source model.
 """
 
 import sys
 
-from leanml import data, params, paths, stage, tracking
+from leanml import data, params, paths, sources, stage, tracking
 from leanml.errors import LeanmlError
 from leanml.io import write_csv, write_json, write_metrics
+from leanml.params.compress import source_error
 
 
 def main() -> None:
     all_paths = paths.load()
     # the methods dvc.yaml runs (`foreach` over members.compress), known without importing them
     methods = paths.members("compress")
-    if len(sys.argv) != 2:
-        raise LeanmlError(f"usage: python stages/compress.py <{'|'.join(methods)}>")
+    usage = f"usage: python stages/compress.py <{'|'.join(methods)}> [<source>]"
+    if len(sys.argv) not in (2, 3):
+        raise LeanmlError(usage)
+    why = source_error(sys.argv[2]) if len(sys.argv) == 3 else None
+    if why and sys.argv[2] != sources.BASELINE:
+        raise LeanmlError(f"{usage}; <source> {why}")
     name = sys.argv[1]
     if name not in methods:
         raise LeanmlError(
             f"compress: unknown method {name!r}; registered methods are {', '.join(methods)}"
         )
     cfg = params.load()  # bad params stop the stage before TensorFlow is even imported
+    origin = sys.argv[2] if len(sys.argv) == 3 else sources.BASELINE
+    if origin != sources.BASELINE and origin not in cfg.compress.sources:
+        raise LeanmlError(
+            f"compress: source {origin!r} is not listed in compress.sources "
+            f"({', '.join(cfg.compress.sources) or 'none'})"
+        )
+    # which model, chosen on val only; a missing one names the stage that writes it
+    src = sources.resolve(origin, all_paths)
+    folder = name if origin == sources.BASELINE else f"{origin}/{name}"
+    label = stage_label(name, origin)
 
     from leanml import compress, models
     from leanml.compress import run as sweep
+    from leanml.compress.base import as_sequential
 
     method = compress.get(name, cfg)  # configured from its own compress.<name> section
-    out, base = paths.item(all_paths.compress, name), cfg.base
-    models_dir = all_paths.compress.models / name
+    out, base = paths.item(all_paths.compress, folder), cfg.base
+    models_dir = all_paths.compress.models / folder
     section = {
         "base": base,
         "compress.fine_tune": cfg.compress.fine_tune,
         f"compress.{name}": getattr(cfg.compress, name),
     }
+    tags = {"method": name, "source": origin, "chain": src.chain(name)}
     # inputs are read before a run is opened: a missing or corrupt one names its stage
     splits = data.load_prepared(all_paths.prepare)
-    baseline = models.load(all_paths.train.model, "train")
-    with tracking.stage_run(
-        f"compress@{name}", base.tracking, section, {"seed": base.seed, "method": name}
-    ) as run:
-        ref = sweep.reference(baseline, all_paths.train.model, splits, models_dir)
+    baseline = models.load(src.model, sources.producer(src.member))
+    if origin != sources.BASELINE:  # a NAS child is functional; a chain of layers need not be
+        baseline = as_sequential(baseline)
+    with tracking.stage_run(label, base.tracking, section, {"seed": base.seed, **tags}) as run:
+        ref = sweep.reference(baseline, src.model, splits, models_dir)
         rows = []
         for variant, row in sweep.run(method, baseline, ref, splits, models_dir):
             rows.append(row)
-            with run.child(variant.name, params=variant.setting, tags={"method": name}) as child:
+            chain = {**tags, "chain": src.chain(f"{name}/{variant.name}")}
+            with run.child(variant.name, params=variant.setting, tags=chain) as child:
                 child.log_metrics({k: row[k] for k in sweep.METRICS})
                 child.log_artifact(variant.model_file, "model")
                 if variant.artifact != variant.model_file:
                     child.log_artifact(variant.artifact, "model")
             print(
-                f"compress@{name}: {variant.name}: test_accuracy {row['test_accuracy']:.4f} "
+                f"{label}: {variant.name}: test_accuracy {row['test_accuracy']:.4f} "
                 f"({row['delta_pp']:+.2f} pp), {row['artifact_bytes']} bytes "
                 f"({row['ratio_weights']:.1f}x float32 weights, {row['ratio_tflite']:.1f}x float "
                 f"TFLite), gzip {row['artifact_gzip_bytes']} bytes",
@@ -59,12 +82,25 @@ def main() -> None:
         write_json(out.settings, sweep.settings(method, rows))
         write_metrics(out.metrics, out.timings, sweep.flat_metrics(ref, rows))
         sweep.plot(method, rows, ref, out.figure)
-        for path in (out.results, out.settings, out.metrics, out.timings, out.figure):
+        written = [out.results, out.settings, out.metrics, out.timings, out.figure]
+        if origin != sources.BASELINE:  # the baseline's outputs stay as they were
+            write_json(out.source, sources.describe(src))
+            written.append(out.source)
+        for path in written:
             run.log_artifact(path)
         best = max(rows, key=lambda r: (r["test_accuracy"], r["compression_ratio"]))
         run.log_metrics({"variants": len(rows), "best_test_accuracy": best["test_accuracy"]})
-        print(f"compress@{name}: {len(rows)} variants -> {out.results}")
+        print(f"{label}: {len(rows)} variants -> {out.results}")
+
+
+def stage_label(method: str, origin: str) -> str:
+    """The dvc.yaml stage name: compress@<method>, or compress_winner@<source>-<method>."""
+    if origin == sources.BASELINE:
+        return f"compress@{method}"
+    return f"compress_winner@{origin}-{method}"
 
 
 if __name__ == "__main__":
-    stage.run(main, f"compress@{sys.argv[1] if len(sys.argv) > 1 else '?'}")
+    args = sys.argv[1:]
+    method = args[0] if args else "?"
+    stage.run(main, stage_label(method, args[1] if len(args) > 1 else sources.BASELINE))

@@ -202,11 +202,13 @@ def test_the_closure_follows_lazy_imports_and_registries():
 
 
 def _copy_project(tmp_path: Path, dvc_yaml: str) -> Path:
-    """A DVC project in tmp_path with the given dvc.yaml and this project's paths.yaml."""
+    """A DVC project in tmp_path with the given dvc.yaml and this project's paths.yaml and
+    params.yaml (dvc.yaml's compress_winner matrix reads compress.sources)."""
     from dvc.repo import Repo
 
     (tmp_path / "leanml").mkdir()
     shutil.copy(ROOT / "leanml/paths.yaml", tmp_path / "leanml/paths.yaml")
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
     (tmp_path / "dvc.yaml").write_text(dvc_yaml)
     Repo.init(str(tmp_path), no_scm=True).close()
     return tmp_path

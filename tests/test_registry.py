@@ -18,7 +18,7 @@ from tests.conftest import ROOT
 
 # family -> (its registry's module and attribute, the params keys every member shares)
 FAMILIES = {
-    "compress": ("leanml.compress", "METHODS", {"fine_tune"}),
+    "compress": ("leanml.compress", "METHODS", {"fine_tune", "sources"}),
     "search": ("leanml.search", "ALGORITHMS", search.SHARED),
     "nas": ("leanml.nas", "STRATEGIES", nas.SHARED),
 }

@@ -77,6 +77,26 @@ def sequential_layers(model: keras.Model, method: str) -> list[keras.layers.Laye
     return list(model.layers)
 
 
+def as_sequential(model: keras.Model) -> keras.Model:
+    """A functional model that is one chain of layers (a NAS child without skip connections) as
+    the Sequential model of the same layers and weights, so every method can take it; a model
+    with branches is returned as it is (the methods then refuse it, naming its type)."""
+    if isinstance(model, keras.Sequential):
+        return model
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    previous = model.layers[0] if model.layers else None
+    for layer in layers:
+        inbound = layer.input
+        if isinstance(inbound, (list, tuple)) or len(layer._inbound_nodes) != 1:
+            return model  # a join (Add) or a shared layer: not a chain
+        if inbound._keras_history.operation is not previous:
+            return model
+        previous = layer
+    if not layers or model.outputs[0]._keras_history.operation is not previous:
+        return model
+    return rebuild(model, [(copy_layer(layer), layer.get_weights()) for layer in layers])
+
+
 def copy_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
     return layer.__class__.from_config(layer.get_config())
 

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StrictFloat, StrictInt, model_validator
 
+from leanml import paths
 from leanml.params.schema import (
     OPTIMIZERS,
     Choice,
@@ -147,6 +148,31 @@ class Cluster(Section):
     epochs: int = Int(3, ge=0)
 
 
+def source_error(name: object) -> str | None:
+    """Why `name` is not a compress source (None when it is one)."""
+    members = {family: paths.members(family) for family in ("search", "nas")}
+    if name in members or (
+        isinstance(name, str)
+        and name.partition("/")[0] in members
+        and name.partition("/")[2] in members[name.partition("/")[0]]
+    ):
+        return None
+    if name == "train":
+        return "'train' is always compressed (the compress@<method> stages); list only the others"
+    if name in ("best_search", "best_nas"):
+        family = name.removeprefix("best_")
+        return (
+            f"write {family!r} for the val-best of {family} (the name is also the folder dvc.yaml "
+            f"reads: models/{family}), got {name!r}"
+        )
+    allowed = (
+        f"must be 'search/<algo>' ({', '.join(members['search'])}), "
+        f"'nas/<strategy>' ({', '.join(members['nas'])}), or 'search' or 'nas' "
+        "(the family's member whose kept model has the highest val accuracy)"
+    )
+    return f"{allowed}, got {name!r}"
+
+
 class Compress(Section):
     """One subsection per registered method, plus the fine-tuning they share."""
 
@@ -156,3 +182,19 @@ class Compress(Section):
     lowrank: Lowrank = Lowrank()
     combined: Combined = Combined()
     cluster: Cluster = Cluster()
+    # Models compressed besides the baseline, each by every method (compress_winner@<source>-
+    # <method>); a name is also the folder its model is in (models/<source>), so dvc.yaml derives
+    # each stage's inputs from it.
+    sources: list[str] = Field(
+        [], description="a list of 'search/<algo>', 'nas/<strategy>', 'search' or 'nas'"
+    )
+
+    @model_validator(mode="after")
+    def _known_sources(self) -> Compress:
+        for i, name in enumerate(self.sources):
+            error = source_error(name)
+            if error is not None:
+                raise KeyError_(f"sources[{i}]", error)
+            if name in self.sources[:i]:
+                raise KeyError_(f"sources[{i}]", f"{name!r} is listed twice")
+        return self
