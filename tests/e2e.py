@@ -50,6 +50,7 @@ COMPRESS_TINY = {
     },
     "lowrank": {"values": [0.5], "epochs": 1},
     "combined": {"sparsities": [0.8], "bits": [4], "epochs": 1},
+    "cluster": {"bits": [3], "epochs": 1},
 }
 COMPRESS = members("compress")
 
@@ -108,7 +109,6 @@ def make_project(root: Path) -> Path:
     cfg = yaml.safe_load((root / "params.yaml").read_text())
     cfg["train"]["epochs"] = 2
     cfg["train"]["model"]["mlp"]["hidden_units"] = [32]
-    cfg["base"]["measure"] = {"warmup": 2, "runs": 10, "batch_size": 64}
     cfg["evaluate"]["measure"] = {"warmup": 1, "runs": 5, "batch_size": 32}
     cfg["compress"].update(COMPRESS_TINY)
     for family, tiny in (("nas", NAS_TINY), ("search", SEARCH_TINY)):

@@ -36,7 +36,6 @@ def prepared(tmp_path_factory):
     # the winner's refit at one epoch (null would be train's 30): these tests are about the
     # trials and their checkpoint, and a refit runs after every finished search or NAS
     cfg["search"]["final_fit"] = {"epochs": 1, "early_stopping_patience": 0}
-    cfg["base"]["measure"] = {"warmup": 1, "runs": 5, "batch_size": 32}
     cfg["nas"]["budget"] = 4
     cfg["nas"]["fit"].update({"epochs": 1, "early_stopping_patience": 0})
     cfg["nas"]["final_fit"] = {"epochs": 1, "early_stopping_patience": 0}

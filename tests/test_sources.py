@@ -285,7 +285,6 @@ PRELOAD += ["leanml.report.evaluate", "leanml.tracking"]
 
 def _tiny(cfg: dict) -> None:
     """Seconds per stage: two one-epoch search models, 8-bit PTQ only, a short latency loop."""
-    cfg["base"].pop("measure", None)  # e2e.make_project still writes this removed key
     cfg["compress"]["sources"] = ["search/random"]
     cfg["compress"]["quantize"] = {
         "tflite": {"modes": []},
