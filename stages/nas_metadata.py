@@ -14,7 +14,7 @@ def main() -> None:
     from leanml.nas.space import ArchSpace
 
     used = {
-        "base": {"seed": base.seed, "dataset": base.dataset},
+        "base": {"seed": base.seed, "dataset": base.dataset, "npz_path": base.npz_path},
         "nas": ncfg.model_dump(include={"space", "meta", "fit"}),
     }
     with tracking.stage_run("nas_metadata", base.tracking, used, {"seed": base.seed}) as run:
@@ -24,10 +24,12 @@ def main() -> None:
             return train_child(space, arch, splits, fit, seed)
 
         # With digits as the target, its digits source tasks come from the train split only.
-        digits_xy = None
+        digits_xy = target_x = None
         if base.dataset == "digits":
             train_split = data.load_prepared(paths.load().prepare).train
             digits_xy = (train_split.x, train_split.y)
+        elif base.dataset == "npz":  # a user's table may be one of the bundled source tables
+            target_x = data.load("npz", base.npz_path)[0]
         payload = build_metadataset(
             lambda image: ArchSpace(ncfg.space, image_input=image),
             train,
@@ -36,6 +38,7 @@ def main() -> None:
             synthetic=ncfg.meta.synthetic_tasks,
             model_dir=out.dir,
             digits_xy=digits_xy,
+            target_x=target_x,
         )
         # earlier runs the user kept in inputs/nas_runs/<name>/ join the meta-dataset
         earlier = earlier_runs(paths.load().inputs / "nas_runs", ArchSpace(ncfg.space, True))

@@ -412,3 +412,23 @@ def test_meta_features_landmark_on_a_seeded_subsample_without_warnings(digits_sp
     assert a["log_samples"] == pytest.approx(np.log10(6000))
     assert a != meta_features(big, seed=2)
     assert 0.0 < a["linear_accuracy"] < 1.0
+
+
+def test_a_users_table_that_is_a_bundled_source_is_left_out_of_the_sources(capsys):
+    """Issue 17: wine brought as the target's .npz must not come back as a source task (its
+    whole table, target val/test rows included, would reach the meta-dataset and, through
+    weight transfer, the children). Other tables and a half-overlap are handled by share."""
+    from sklearn.datasets import load_iris, load_wine
+
+    from leanml.nas.tasks import shared_rows, source_tasks
+
+    wine = load_wine().data.astype(np.float32)  # as a user saves it in an .npz
+    names = [name for name, _ in source_tasks(0, 0, target_x=wine)]
+    assert "wine" not in names and {"iris", "breast_cancer"} <= set(names)
+    assert "wine left out: 100% of its samples are the target's" in capsys.readouterr().out
+    # a shuffled half of the table still shares half its samples; another table shares none
+    rng = np.random.default_rng(0)
+    half = wine[rng.permutation(len(wine))[: len(wine) // 2]]
+    assert shared_rows(load_wine().data, half) == pytest.approx(len(half) / len(wine))
+    assert shared_rows(load_iris().data, wine) == 0.0
+    assert "wine" in [name for name, _ in source_tasks(0, 0)]  # no target: every task

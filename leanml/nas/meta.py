@@ -24,9 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from leanml.data import Split, Splits
+from leanml.data import Splits
 from leanml.errors import LeanmlError
 from leanml.nas.space import Arch, ArchSpace
+from leanml.nas.tasks import source_tasks
 from leanml.trials.base import Algorithm
 
 FEATURES = (
@@ -90,61 +91,6 @@ def meta_features(splits: Splits, seed: int = 0) -> dict[str, float]:
         "knn_accuracy": float(knn),
         "linear_accuracy": float(linear),
     }
-
-
-def _tabular(name: str, x: np.ndarray, y: np.ndarray, seed: int) -> tuple[str, Splits]:
-    from sklearn.model_selection import train_test_split
-
-    x = x.astype(np.float32)
-    x_tr, x_va, y_tr, y_va = train_test_split(x, y, test_size=0.3, stratify=y, random_state=seed)
-    lo, hi = x_tr.min(axis=0), x_tr.max(axis=0)
-    scale = np.where(hi > lo, hi - lo, 1.0)
-
-    def s(a):
-        return np.clip((a - lo) / scale, 0, 1).astype(np.float32)
-
-    empty = Split(s(x_va[:0]), y_va[:0])
-    return name, Splits(Split(s(x_tr), y_tr), Split(s(x_va), y_va), empty)
-
-
-def source_tasks(
-    seed: int, synthetic: int, digits_xy: tuple[np.ndarray, np.ndarray] | None = None
-) -> list[tuple[str, Splits]]:
-    """The bundled source tasks: no network needed. Test splits are empty: never used.
-
-    `digits_xy` replaces the bundled digits images: when the target task is digits itself, pass
-    its train split so that no target val/test image reaches the meta-dataset (or, through
-    weight transfer, a child network).
-    """
-    from sklearn import datasets
-
-    if digits_xy is None:
-        digits = datasets.load_digits()
-        x_img, y_img = digits.images.astype(np.float32)[..., None] / 16.0, digits.target
-    else:
-        x_img, y_img = digits_xy
-    tasks = []
-    for lo_class, hi_class in ((0, 5), (5, 10)):
-        mask = (y_img >= lo_class) & (y_img < hi_class)
-        name, sp = _tabular(
-            f"digits_{lo_class}to{hi_class - 1}",
-            x_img[mask].reshape(mask.sum(), -1),
-            y_img[mask] - lo_class,
-            seed,
-        )
-        parts = [Split(p.x.reshape(-1, 8, 8, 1), p.y) for p in (sp.train, sp.val, sp.test)]
-        tasks.append((name, Splits(*parts)))
-    for loader in (datasets.load_iris, datasets.load_wine, datasets.load_breast_cancer):
-        bunch = loader()
-        tasks.append(
-            _tabular(loader.__name__.removeprefix("load_"), bunch.data, bunch.target, seed)
-        )
-    for i in range(synthetic):
-        x, y = datasets.make_classification(
-            n_samples=400, n_features=20, n_informative=8, n_classes=3 + i, random_state=seed + i
-        )
-        tasks.append(_tabular(f"synthetic_{i}", x, y, seed))
-    return tasks
 
 
 @dataclass
@@ -366,6 +312,7 @@ def build_metadataset(
     synthetic: int,
     model_dir: Path,
     digits_xy: tuple[np.ndarray, np.ndarray] | None = None,
+    target_x: np.ndarray | None = None,
 ) -> dict:
     """Train `n_archs` sampled architectures on every source task; keep each task's best model.
 
@@ -376,7 +323,7 @@ def build_metadataset(
 
     rows, models, tasks_out = [], {}, []
     rng = np.random.default_rng(seed)
-    for name, splits in source_tasks(seed, synthetic, digits_xy):
+    for name, splits in source_tasks(seed, synthetic, digits_xy, target_x):
         try:
             space = space_for(len(splits.input_shape) == 3)
         except LeanmlError:  # kinds: [conv] and a tabular source task: nothing to sample
