@@ -114,7 +114,7 @@ def test_fine_tuned_clusters_hold_exactly_2_to_the_bits_values(mlp, tiny_splits,
     before = [
         np.asarray(layer.centroids).copy() for layer in shared.layers if hasattr(layer, "centroids")
     ]
-    fine_tune(shared, tiny_splits, FineTune(learning_rate=0.002), 2)
+    fine_tune(shared, tiny_splits, FineTune(learning_rate=0.002), 2, teacher=None)
     after = [np.asarray(layer.centroids) for layer in shared.layers if hasattr(layer, "centroids")]
     assert all(not np.array_equal(a, b) for a, b in zip(before, after, strict=True))
     model, tensors = strip_clusters(shared)
