@@ -65,6 +65,16 @@ def close_stale_runs(experiment_id: str) -> list[str]:
     children: dict[str | None, list[str]] = {}
     for r in running:
         children.setdefault(r.data.tags.get(PARENT_TAG), []).append(r.info.run_id)
+    # Orphans: a nested run still RUNNING under a parent that has ended (a stage interrupted
+    # while it was opening a trial's run closes itself, not the half-opened child).
+    ids = {r.info.run_id for r in running}
+    for parent_id in set(children) - ids - {None}:
+        try:
+            parent = client.get_run(parent_id)
+        except Exception:  # deleted or unreadable: leave its children alone
+            continue
+        if parent.data.tags.get(HOST_TAG) == host:
+            stale.update(children[parent_id])
     todo = list(stale)
     while todo:
         for child in children.get(todo.pop(), []):

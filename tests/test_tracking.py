@@ -172,14 +172,22 @@ def test_runs_of_killed_processes_are_closed_when_a_stage_starts(tracking_cfg):
     alive = running("nas@rl", os.getpid())
     reused = running("nas@meta", os.getpid())  # same pid, but another process's start time
     client.set_tag(reused, tracking_reap.STARTED_TAG, "12.0")
+    # an interrupted stage closed itself (KILLED) but not the trial run it was opening
+    ended = running("search@ga", dead)
+    client.set_terminated(ended, "KILLED")
+    orphan = running("trial-000", None, parent=ended)
+    # under a parent of another host that ended: not ours to judge
+    ended_elsewhere = running("search@pso", dead, host="another-host")
+    client.set_terminated(ended_elsewhere, "KILLED")
+    foreign = running("trial-001", None, parent=ended_elsewhere)
     with tracking.stage_run("search@random", tracking_cfg) as run:
         own = client.get_run(run.run_id).data.tags
         assert (
             own[tracking_reap.PID_TAG] == str(os.getpid()) and own[tracking_reap.HOST_TAG] == host
         )
     status = {r["run_id"]: r["status"] for r in mlflow_helpers.runs(tracking_cfg)}
-    assert status[killed] == status[trial] == status[reused] == "KILLED"
-    assert status[elsewhere] == status[alive] == "RUNNING"
+    assert status[killed] == status[trial] == status[reused] == status[orphan] == "KILLED"
+    assert status[elsewhere] == status[alive] == status[foreign] == "RUNNING"
     assert list(status.values()).count("FINISHED") == 2  # the new stage run and its parent
 
 

@@ -219,8 +219,12 @@ def headline(rows: Sequence[dict], within_pp: float, n_test: int | None = None) 
     for prefix, row in parts:
         if row is not None:
             out.update({f"{prefix}.{k}": v for k, v in _summary(row).items()})
+    # no nulls: `dvc exp show` drops them, and a key that is absent says the same (the
+    # baseline has no McNemar p against itself, a non-finite ratio has no value)
     return {
-        k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()
+        k: v
+        for k, v in out.items()
+        if v is not None and not (isinstance(v, float) and not math.isfinite(v))
     }
 
 
