@@ -59,7 +59,7 @@ class Structured(Section):
 
 class Prune(Section):
     criteria: list[Literal[PRUNE_CRITERIA]] = ChoiceList(["magnitude"], PRUNE_CRITERIA)  # type: ignore[valid-type]
-    scope: Literal[PRUNE_SCOPES] = Choice("per_layer", PRUNE_SCOPES)  # type: ignore[valid-type]
+    scope: Literal[PRUNE_SCOPES] = Choice("global", PRUNE_SCOPES)  # type: ignore[valid-type]
     sparsities: list[Sparsity] = NumberList([0.5, 0.8, 0.9], "numbers ≥ 0 and < 1")
     epochs: int = Int(12, ge=0)
     ramp: float = Float(0.6, gt=0, le=1)
@@ -123,7 +123,7 @@ class Combined(Section):
     sparsities: list[Sparsity] = NumberList([0.7, 0.9], "numbers ≥ 0 and < 1")
     bits: list[Bits] = NumberList([2], "integers from 2 to 16")
     criterion: Literal[PRUNE_CRITERIA] = Choice("magnitude", PRUNE_CRITERIA)  # type: ignore[valid-type]
-    scope: Literal[PRUNE_SCOPES] = Choice("per_layer", PRUNE_SCOPES)  # type: ignore[valid-type]
+    scope: Literal[PRUNE_SCOPES] = Choice("global", PRUNE_SCOPES)  # type: ignore[valid-type]
     granularity: Literal[GRANULARITIES] = Choice("per_channel", GRANULARITIES)  # type: ignore[valid-type]
     epochs: int = Int(12, ge=0)
     # kmeans: smaller than uniform at equal accuracy and fine-tune budget on the default data
