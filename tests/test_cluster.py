@@ -144,7 +144,7 @@ def test_combined_kmeans_is_byte_reproducible_and_decodes_to_the_scored_model(
                 **TINY_FT,
                 "combined": {
                     "sparsities": [0.8], "bits": [3], "epochs": 1, "quantizer": "kmeans",
-                    "quantize_epochs": 1,
+                    "quantize_epochs": 1, "scope": "per_layer",  # each layer at 80 %, below
                 },
             }
         }
