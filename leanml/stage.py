@@ -46,6 +46,14 @@ def run(main: Callable[[], None], name: str) -> None:
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
         sys.exit(130)
+    except Exception:
+        # A library that catches the KeyboardInterrupt and raises its own error (a database
+        # driver, a thread pool) turns Ctrl-C into a crash with a traceback and exit 1: once a
+        # signal arrived, any error is the interrupt's.
+        if _interrupted is None:
+            raise
+        print(f"{name}: interrupted", file=sys.stderr)
+        sys.exit(130)
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)

@@ -235,3 +235,33 @@ def test_sigterm_ends_the_stage_with_130_and_its_run_killed(tracking_cfg, capsys
     status = {r["name"]: r["status"] for r in mlflow_helpers.runs(tracking_cfg)}
     assert status["train"] == status["trial-000"] == "KILLED"
     assert "RUNNING" not in status.values()
+
+
+def test_an_error_raised_by_an_interrupted_library_still_ends_the_stage_130(capsys):
+    """A library that catches the KeyboardInterrupt and raises its own error turns Ctrl-C into
+    a crash; once a signal arrived, the stage still ends 130 'interrupted', no traceback. Without
+    a signal, the same error is a crash (exit 1 with its traceback) as before."""
+    import signal
+
+    from leanml import stage
+
+    def library_swallows_the_interrupt():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+        except KeyboardInterrupt:
+            raise RuntimeError("database is locked") from None
+
+    saved = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit) as done:
+            stage.run(library_swallows_the_interrupt, "search@random")
+        assert done.value.code == 130
+        assert "search@random: interrupted" in capsys.readouterr().err
+
+        def crashes():
+            raise RuntimeError("a bug")
+
+        with pytest.raises(RuntimeError, match="a bug"):
+            stage.run(crashes, "search@random")
+    finally:
+        signal.signal(signal.SIGINT, saved)
