@@ -26,6 +26,7 @@ from leanml.io import atomic_write_bytes, write_csv, write_json
 from leanml.params.util import flatten
 from leanml.report import i18n, tables
 from leanml.report.tables import Column
+from leanml.report.uncertainty import holm
 
 HEADLINE_PREFIXES = ("baseline", "best", "smallest_within_pp")
 METRICS = ("accuracy", "macro_f1", "delta_pp", "bytes", "ratio_weights", "latency_ms_p50")
@@ -159,18 +160,6 @@ def aggregate(records: Sequence[dict]) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-def holm(p_values: Sequence[float | None]) -> list[float | None]:
-    """Holm–Bonferroni adjusted p-values (None stays None)."""
-    indexed = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
-    m = len(indexed)
-    out: list[float | None] = [None] * len(p_values)
-    running = 0.0
-    for rank, (p, i) in enumerate(indexed):
-        running = max(running, min(1.0, (m - rank) * p))
-        out[i] = running
-    return out
 
 
 def wilcoxon_pair(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:

@@ -100,7 +100,7 @@ def test_centroid_gradient_is_the_sum_over_members(mlp, tiny_splits):
 @pytest.mark.parametrize("sparse", [False, True])
 def test_fine_tuned_clusters_hold_exactly_2_to_the_bits_values(mlp, tiny_splits, sparse, tmp_path):
     from leanml.compress.base import clone, fine_tune
-    from leanml.compress.cluster import save_clustered
+    from leanml.compress.ptq import save_quantized
     from leanml.params import FineTune
 
     start = clone(mlp)
@@ -123,7 +123,7 @@ def test_fine_tuned_clusters_hold_exactly_2_to_the_bits_values(mlp, tiny_splits,
     for k, o in zip(kernels, original, strict=True):
         assert len(np.unique(k[k != 0])) == 8  # exactly 2^bits shared values per layer
         assert np.array_equal(k == 0, o == 0)  # zeros stayed zero (and no survivor became one)
-    variant = save_clustered({"name": "c3"}, model, tensors, tmp_path)
+    variant = save_quantized({"name": "c3"}, model, tensors, tmp_path, sparsity=True)
     back = decode(variant.artifact)
     for a, b in zip(back.get_weights(), model.get_weights(), strict=True):
         assert np.array_equal(a, b)  # codebook + indices round-trip to the identical kernel

@@ -20,20 +20,28 @@ from leanml.compress.base import (
     Variant,
     copy_layer,
     fine_tune,
-    keras_variant,
-    kernel_sparsity,
     rebuild,
     sequential_layers,
 )
-from leanml.compress.encode import encode
 from leanml.compress.kmeans import CTensor, cluster_tensor
+from leanml.compress.ptq import save_quantized
 from leanml.data import Splits
 from leanml.errors import LeanmlError
-from leanml.measure import save_model
 
 
 class _Shared:
     """What the two twins share: the fixed indices and mask, the trainable centroids."""
+
+    def __init__(self, *args, clusters: int = 16, **kw):
+        super().__init__(*args, **kw)
+        self.clusters = clusters
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self._add_sharing(self.clusters)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "clusters": self.clusters}
 
     def _add_sharing(self, clusters: int) -> None:
         self._kernel.trainable = False  # the kernel is derived from the codebook, not trained
@@ -54,35 +62,16 @@ class _Shared:
 class ClusterDense(_Shared, keras.layers.Dense):
     """Dense whose kernel is codebook[indices] (zero where pruned); only centroids train."""
 
-    def __init__(self, *args, clusters: int = 16, **kw):
-        super().__init__(*args, **kw)
-        self.clusters = clusters
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._add_sharing(self.clusters)
-
     def call(self, inputs, training=None):
         x = keras.ops.matmul(inputs, self.shared_kernel())
         if self.use_bias:
             x = keras.ops.add(x, self.bias)
         return self.activation(x) if self.activation is not None else x
 
-    def get_config(self) -> dict:
-        return {**super().get_config(), "clusters": self.clusters}
-
 
 @keras.saving.register_keras_serializable(package="leanml")
 class ClusterConv2D(_Shared, keras.layers.Conv2D):
     """Conv2D whose kernel is codebook[indices] (zero where pruned); only centroids train."""
-
-    def __init__(self, *args, clusters: int = 16, **kw):
-        super().__init__(*args, **kw)
-        self.clusters = clusters
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._add_sharing(self.clusters)
 
     def call(self, inputs):
         x = self.convolution_op(inputs, self.shared_kernel())
@@ -90,9 +79,6 @@ class ClusterConv2D(_Shared, keras.layers.Conv2D):
             shape = (1,) * (len(x.shape) - 1) + (self.filters,)
             x = keras.ops.add(x, keras.ops.reshape(self.bias, shape))
         return self.activation(x) if self.activation is not None else x
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "clusters": self.clusters}
 
 
 TWINS = {keras.layers.Dense: ClusterDense, keras.layers.Conv2D: ClusterConv2D}
@@ -166,18 +152,6 @@ def strip_clusters(model: keras.Model, half: bool = True) -> tuple[keras.Model, 
     return stripped, by_index
 
 
-def save_clustered(
-    setting: dict[str, Any], model: keras.Model, tensors: dict[int, CTensor], out_dir: Path
-) -> Variant:
-    """Write `model` as `.keras` and its indices + codebooks as `.packed` (the artifact)."""
-    name = setting["name"]
-    model_file, artifact = out_dir / f"{name}.keras", out_dir / f"{name}.packed"
-    save_model(model, model_file)
-    encode(model, artifact, quantized=tensors, sparse=True, entropy_coded=True)
-    setting = {**setting, "sparsity_achieved": kernel_sparsity(model)}
-    return keras_variant(name, setting, model, model_file, artifact)
-
-
 class Cluster(Method):
     name = "cluster"
     columns = ("bits", "init", "sparsity_achieved")
@@ -193,4 +167,4 @@ class Cluster(Method):
         shared = cluster_model(baseline, setting["bits"], setting["init"], self.seed)
         fine_tune(shared, data, self.fine_tune, self.cfg.epochs, teacher=baseline)
         model, tensors = strip_clusters(shared)
-        return save_clustered(setting, model, tensors, out_dir)
+        return save_quantized(setting, model, tensors, out_dir, sparsity=True)

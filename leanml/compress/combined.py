@@ -17,16 +17,12 @@ from leanml.compress.base import (
     Method,
     Variant,
     fine_tune,
-    keras_variant,
-    kernel_sparsity,
 )
 from leanml.compress.cluster import cluster_model, strip_clusters
-from leanml.compress.encode import encode
 from leanml.compress.prune import prune_unstructured
-from leanml.compress.ptq import quantize_kernels
+from leanml.compress.ptq import quantize_kernels, save_quantized
 from leanml.compress.qat import qat_model, strip_qat
 from leanml.data import Splits
-from leanml.measure import save_model
 
 
 class KeepZeros(keras.callbacks.Callback):
@@ -93,12 +89,7 @@ class Combined(Method):
             model, quantized = strip_clusters(shared)
         else:
             model, quantized = self._uniform(pruned, data, setting, baseline)
-        name = setting["name"]
-        model_file, artifact = out_dir / f"{name}.keras", out_dir / f"{name}.packed"
-        save_model(model, model_file)
-        encode(model, artifact, quantized=quantized, sparse=True, entropy_coded=True)
-        setting = {**setting, "sparsity_achieved": kernel_sparsity(model)}
-        return keras_variant(name, setting, model, model_file, artifact)
+        return save_quantized(setting, model, quantized, out_dir, sparsity=True)
 
     def _uniform(
         self, pruned: keras.Model, data: Splits, setting: dict[str, Any], teacher: keras.Model

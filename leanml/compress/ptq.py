@@ -9,7 +9,15 @@ from typing import Any
 
 import keras
 
-from leanml.compress.base import WEIGHTED, Method, Variant, clone, keras_variant, sequential_layers
+from leanml.compress.base import (
+    WEIGHTED,
+    Method,
+    Variant,
+    clone,
+    keras_variant,
+    kernel_sparsity,
+    sequential_layers,
+)
 from leanml.compress.encode import encode
 from leanml.compress.uniform import QTensor, quantize
 from leanml.data import Splits
@@ -45,11 +53,20 @@ def apply(
 
 
 def save_quantized(
-    setting: dict[str, Any], model: keras.Model, quantized: dict[int, QTensor], out_dir: Path
+    setting: dict[str, Any],
+    model: keras.Model,
+    quantized: dict[int, Any],
+    out_dir: Path,
+    *,
+    sparsity: bool = False,
 ) -> Variant:
-    """Write `model` as `.keras` and its k-bit codes as `.packed` (the artifact)."""
+    """Write `model` as `.keras` and its coded kernels (k-bit codes `QTensor`, or k-means
+    indices + codebook `CTensor`) as `.packed` (the artifact); `sparsity`: the setting also
+    records the kernels' achieved share of zeros (pruned and clustered variants)."""
     name = setting["name"]
     model_file, artifact = out_dir / f"{name}.keras", out_dir / f"{name}.packed"
     save_model(model, model_file)
     encode(model, artifact, quantized=quantized, sparse=True, entropy_coded=True)
+    if sparsity:
+        setting = {**setting, "sparsity_achieved": kernel_sparsity(model)}
     return keras_variant(name, setting, model, model_file, artifact)
