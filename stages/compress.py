@@ -11,7 +11,7 @@ import sys
 
 from leanml import data, params, paths, sources, stage, tracking
 from leanml.errors import LeanmlError
-from leanml.io import write_csv, write_json, write_metrics
+from leanml.io import read_json, write_csv, write_json, write_metrics
 from leanml.params.compress import source_error
 
 
@@ -45,6 +45,7 @@ def main() -> None:
     from leanml import compress, models
     from leanml.compress import run as sweep
     from leanml.compress.base import as_sequential
+    from leanml.trials.fingerprint import fingerprint
 
     method = compress.get(name, cfg)  # configured from its own compress.<name> section
     out, base = paths.item(all_paths.compress, folder), cfg.base
@@ -62,6 +63,17 @@ def main() -> None:
         baseline = as_sequential(baseline)
     with tracking.stage_run(label, base.tracking, section, {"seed": base.seed, **tags}) as run:
         ref = sweep.reference(baseline, src.model, splits, models_dir)
+        # a method whose settings are searched (auto) searches them first, resumably
+        used = {k: v.model_dump() for k, v in section.items()}
+        card = read_json(all_paths.prepare.card)
+        ctx = sweep.Context(
+            run=run,
+            label=label,
+            checkpoint=sweep.checkpoint_path(models_dir),
+            fingerprint=fingerprint(used, card["sha256"], src.model),
+            trials=models_dir / "trials.csv",
+        )
+        method.prepare(baseline, splits, ref, ctx)
         rows = []
         for variant, row in sweep.run(method, baseline, ref, splits, models_dir):
             rows.append(row)
@@ -80,9 +92,12 @@ def main() -> None:
             )
         write_csv(out.results, rows, sweep.columns(method))
         write_json(out.settings, sweep.settings(method, rows))
-        write_metrics(out.metrics, out.timings, sweep.flat_metrics(ref, rows))
+        metrics = {**sweep.flat_metrics(ref, rows), **method.metrics()}  # a search's too
+        write_metrics(out.metrics, out.timings, metrics)
         sweep.plot(method, rows, ref, out.figure)
         written = [out.results, out.settings, out.metrics, out.timings, out.figure]
+        if ctx.trials.is_file():
+            written.append(ctx.trials)
         if origin != sources.BASELINE:  # the baseline's outputs stay as they were
             write_json(out.source, sources.describe(src))
             written.append(out.source)

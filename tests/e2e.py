@@ -51,6 +51,13 @@ COMPRESS_TINY = {
     "lowrank": {"values": [0.5], "epochs": 1},
     "combined": {"sparsities": [0.8], "bits": [4], "epochs": 1},
     "cluster": {"bits": [3], "epochs": 1},
+    "auto": {
+        "budget": 2,
+        "trial_epochs": 1,
+        "epochs": 1,
+        "uniform_first": [[0.8, 2]],
+        "algorithm_settings": {"n_startup_trials": 1},
+    },
 }
 COMPRESS = members("compress")
 

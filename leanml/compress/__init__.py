@@ -19,6 +19,7 @@ METHODS = Registry(
         "lowrank": "leanml.compress.lowrank:Lowrank",
         "combined": "leanml.compress.combined:Combined",
         "cluster": "leanml.compress.cluster:Cluster",
+        "auto": "leanml.compress.auto:Auto",
     },
 )
 

@@ -56,6 +56,17 @@ class Method(ABC):
     def __init__(self, cfg: Any, fine_tune: FineTune, seed: int):
         self.cfg, self.fine_tune, self.seed = cfg, fine_tune, seed
 
+    def prepare(self, baseline: keras.Model, data: Splits, ref: dict, ctx: Any) -> None:
+        """Before `settings`: a method whose settings are searched (auto) searches them here.
+
+        `ref` is the baseline's reference row (`run.reference`); `ctx` the stage's `Context`
+        (its MLflow run, label, resume checkpoint and fingerprint, trials table path)."""
+        return None  # a sweep of fixed settings has nothing to search
+
+    def metrics(self) -> dict[str, Any]:
+        """Method-level numbers for metrics.json beside the variants' (e.g. a search's)."""
+        return {}
+
     @abstractmethod
     def settings(self) -> list[dict[str, Any]]:
         """Every variant of the sweep, each a dict with at least a `name`."""

@@ -9,6 +9,7 @@ holding codebook[indices]; stored as k-bit indices (entropy coded) plus a float 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,12 +87,22 @@ PLAIN = {twin: plain for plain, twin in TWINS.items()}
 
 
 def cluster_model(
-    model: keras.Model, bits: int, init: str, seed: int, method: str = "cluster"
+    model: keras.Model, bits: int | Sequence[int], init: str, seed: int, method: str = "cluster"
 ) -> keras.Model:
     """`model` with each Dense/Conv2D kernel k-means clustered (exact zeros left out and kept
-    zero) and the layer swapped for its shared-weight twin, ready to fine-tune the centroids."""
+    zero) and the layer swapped for its shared-weight twin, ready to fine-tune the centroids.
+
+    `bits`: 2^bits clusters in every kernel, or one width per Dense/Conv2D layer in order."""
+    layers = sequential_layers(model, method)
+    n_kernels = sum(type(layer) in TWINS for layer in layers)
+    widths = iter([bits] * n_kernels if isinstance(bits, int) else list(bits))
+    if not isinstance(bits, int) and len(bits) != n_kernels:
+        raise LeanmlError(
+            f"compress.{method}: {len(bits)} per-layer bit widths for {n_kernels} Dense/Conv2D "
+            "layers"
+        )
     out, shared = [], []
-    for layer in sequential_layers(model, method):
+    for layer in layers:
         twin = TWINS.get(type(layer))
         unsupported = twin is None and getattr(layer, "kernel", None) is not None
         if unsupported or getattr(layer, "data_format", "channels_last") != "channels_last":
@@ -102,7 +113,7 @@ def cluster_model(
         if twin is None:
             out.append((copy_layer(layer), layer.get_weights() or None))
             continue
-        c = cluster_tensor(np.asarray(layer.kernel), bits, init, seed, sparse=True)
+        c = cluster_tensor(np.asarray(layer.kernel), next(widths), init, seed, sparse=True)
         new = twin(**layer.get_config(), clusters=len(c.codebook))
         out.append((new, None))
         shared.append((new, layer, c))

@@ -6,6 +6,7 @@ structured settings to `structured.py`.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +36,27 @@ from leanml.params import FineTune
 class Pruner:
     """Masks over the kernels of a model's Dense/Conv layers (biases are never pruned)."""
 
-    def __init__(self, model: keras.Model, criterion: str, scope: str, data: Splits):
+    def __init__(
+        self,
+        model: keras.Model,
+        criterion: str,
+        scope: str,
+        data: Splits,
+        targets: Sequence[float] | None = None,
+    ):
         self.model, self.criterion, self.scope, self.data = model, criterion, scope, data
         self.layers = [layer for layer in model.layers if isinstance(layer, WEIGHTED)]
         if not self.layers:
             raise LeanmlError("compress.prune: the baseline has no Dense or Conv2D layer to prune")
         self.masks = [np.ones(layer.kernel.shape, bool) for layer in self.layers]
+        # per-layer final sparsities (a searched policy): `update(f)` then sets layer i to
+        # f · targets[i], f rising from 0 to 1 along the schedule; None: one sparsity for all
+        self.targets = None if targets is None else [float(t) for t in targets]
+        if self.targets is not None and len(self.targets) != len(self.layers):
+            raise LeanmlError(
+                f"compress: {len(self.targets)} per-layer sparsities for "
+                f"{len(self.layers)} Dense/Conv2D layers"
+            )
 
     def scores(self) -> list[np.ndarray]:
         kernels = [layer.kernel for layer in self.layers]
@@ -53,7 +69,8 @@ class Pruner:
         return [t for _, t in grads]  # Taylor: Σ_batches |w·g|
 
     def update(self, sparsity: float) -> None:
-        """Recompute the masks so that exactly round(sparsity·n) kernel entries are zero."""
+        """Recompute the masks so that exactly round(sparsity·n) kernel entries are zero (per
+        layer with `targets`: round(sparsity·targets[i]·n_i) in layer i)."""
         scores = self.scores()
         if self.scope == "global":
             flat = np.concatenate([s.reshape(-1) for s in scores])
@@ -65,10 +82,12 @@ class Pruner:
                 for a, b, s in zip(sizes[:-1], sizes[1:], scores, strict=True)
             ]
         else:
+            targets = self.targets or [1.0] * len(scores)
             self.masks = []
-            for s in scores:
+            for s, target in zip(scores, targets, strict=True):
                 drop = np.zeros(s.size, bool)
-                drop[np.argsort(s.reshape(-1), kind="stable")[: round(sparsity * s.size)]] = True
+                n = round(sparsity * target * s.size)
+                drop[np.argsort(s.reshape(-1), kind="stable")[:n]] = True
                 self.masks.append(~drop.reshape(s.shape))
 
     def apply(self) -> None:
@@ -107,7 +126,7 @@ def prune_unstructured(
     baseline: keras.Model,
     data: Splits,
     *,
-    sparsity: float,
+    sparsity: float | Sequence[float],
     criterion: str,
     scope: str,
     epochs: int,
@@ -117,12 +136,18 @@ def prune_unstructured(
 ) -> keras.Model:
     """A copy of `baseline` with `sparsity` of its kernel entries zero, fine-tuned with masks.
 
+    `sparsity`: one share for all kernels (thresholds per `scope`), or one share per Dense/
+    Conv2D layer in order (a per-layer policy: per-layer thresholds, `scope` not used).
     Sparsity rises from 0 along a cubic schedule over the first `ramp` share of the fine-tune
     steps, then the masks are held fixed while the remaining steps recover accuracy.
     """
     sequential_layers(baseline, "prune")
     model = clone(baseline)
-    pruner = Pruner(model, criterion, scope, data)
+    if isinstance(sparsity, (int, float)):
+        pruner = Pruner(model, criterion, scope, data)
+    else:  # one sparsity per Dense/Conv2D layer (a policy): thresholds are per layer
+        pruner = Pruner(model, criterion, "per_layer", data, targets=sparsity)
+        sparsity = 1.0
     total = epochs * steps_per_epoch(data, fine.batch_size)
     if total < 2:
         pruner.update(sparsity)  # one-shot, no fine-tuning

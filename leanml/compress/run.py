@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,22 @@ HEADLINE = (
     "compression_ratio",
     "seconds",  # wall clock: to timings.json
 )
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a method that searches its settings (`Method.prepare`) gets from the stage."""
+
+    run: Any  # the stage's MLflow run (`tracking.StageRun`): trials are its nested runs
+    label: str  # e.g. compress@auto, in logs and errors
+    checkpoint: Path  # the resume checkpoint (outside the stage's DVC outputs: it survives)
+    fingerprint: str  # what the checkpoint is valid for (`trials.fingerprint`)
+    trials: Path  # the trials table, inside the method's models folder
+
+
+def checkpoint_path(models_dir: Path) -> Path:
+    """Beside (not in) a method's models folder, which DVC empties before each run."""
+    return models_dir.parent / f".{models_dir.name}.checkpoint.jsonl"
 
 
 def _splits(data: Splits) -> dict:

@@ -3,7 +3,7 @@ fine-tuning."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictFloat, StrictInt, model_validator
 
@@ -148,6 +148,102 @@ class Cluster(Section):
     epochs: int = Int(3, ge=0)
 
 
+# the search algorithms compress@auto can drive, with the section class of each one's settings
+def _algorithm_sections() -> dict[str, type[Section]]:
+    from leanml.params.search import GA, PSO, TPE, Bayes, RandomSearch
+
+    return {"ga": GA, "pso": PSO, "bayes": Bayes, "random": RandomSearch, "tpe": TPE}
+
+
+SEARCH_ALGORITHMS = ("ga", "pso", "bayes", "random", "tpe")
+# the setting of an algorithm that must fit in the budget (its first population / points)
+BUDGET_BOUND = {"ga": "population", "pso": "particles", "bayes": "initial_points"}
+
+
+class Auto(Section):
+    """compress@auto: a per-layer sparsity and bit-width policy searched under a size target
+    (AMC, He et al. 2018; HAQ, Wang et al. 2019), each candidate briefly fine-tuned."""
+
+    algorithm: Literal[SEARCH_ALGORITHMS] = Choice("tpe", SEARCH_ALGORITHMS)  # type: ignore[valid-type]
+    # overrides of the algorithm's own settings (the keys of search.<algorithm>)
+    algorithm_settings: dict[str, Any] = Field(
+        {}, description="a mapping of the chosen algorithm's settings (as in search.<algorithm>)"
+    )
+    budget: int = Int(12, ge=1)
+    target_ratio: float | None = Field(
+        25.0,
+        strict=True,
+        gt=1,
+        allow_inf_nan=False,
+        description="a number > 1 (float32 weight bytes / artifact bytes), or null",
+    )
+    target_bytes: int | None = Field(
+        None, strict=True, ge=1, description="an integer ≥ 1 (artifact bytes), or null"
+    )
+    sparsity: list[Sparsity] = NumberList(
+        [0.0, 0.95], "two numbers ≥ 0 and < 1 (low, high)", min_length=2
+    )
+    bits: list[ClusterBits] = NumberList(
+        [1, 4], "two integers from 1 to 8 (low, high)", min_length=2
+    )
+    trial_epochs: int = Int(2, ge=0)
+    epochs: int = Int(12, ge=0)
+    init: Literal[CLUSTER_INITS] = Choice("linear", CLUSTER_INITS)  # type: ignore[valid-type]
+    # uniform policies (one [sparsity, bits] for every layer, combined's hand-set kind) tried
+    # first: the search starts from what a person would set by hand
+    uniform_first: list[tuple[Sparsity, ClusterBits]] = Field(
+        [(0.9, 2), (0.7, 2)],
+        description="a list of [sparsity, bits] pairs (sparsity ≥ 0 and < 1, bits 1 to 8)",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Auto:
+        for name in ("sparsity", "bits"):
+            pair = getattr(self, name)
+            if len(pair) != 2 or pair[0] > pair[1]:
+                raise KeyError_(name, f"must be [low, high] with low ≤ high, got {pair}")
+        for i, (sparsity, bits) in enumerate(self.uniform_first):
+            low, high = self.sparsity
+            if not (low <= sparsity <= high and self.bits[0] <= bits <= self.bits[1]):
+                raise KeyError_(
+                    f"uniform_first[{i}]",
+                    f"[{sparsity}, {bits}] is outside the searched ranges: sparsity {low} to "
+                    f"{high}, bits {self.bits[0]} to {self.bits[1]}",
+                )
+        if (self.target_ratio is None) == (self.target_bytes is None):
+            raise KeyError_(
+                "target_ratio",
+                "set exactly one of target_ratio (e.g. 25: 25× smaller than the float32 "
+                "weights) and target_bytes (the artifact's size limit); the other null",
+            )
+        self.search_section()  # the algorithm's settings, checked against the budget too
+        return self
+
+    def search_section(self) -> Any:
+        """The `search` section the algorithm is created with: its settings, this budget."""
+        from leanml.params.search import Search
+
+        section = _algorithm_sections()[self.algorithm]
+        try:
+            chosen = section.model_validate(self.algorithm_settings)
+        except ValueError as exc:
+            allowed = ", ".join(section.model_fields)
+            detail = " ".join(line.strip() for line in str(exc).splitlines()[1:3])
+            raise KeyError_(
+                "algorithm_settings",
+                f"not valid settings of search.{self.algorithm} (keys: {allowed}): "
+                + detail.split(" [type=")[0],
+            ) from None
+        field = BUDGET_BOUND.get(self.algorithm)
+        if field is not None and getattr(chosen, field) > self.budget:
+            raise KeyError_(
+                f"algorithm_settings.{field}",
+                f"must be ≤ compress.auto.budget ({self.budget}), got {getattr(chosen, field)}",
+            )
+        # the other algorithms' sections are not used here (nor checked against this budget)
+        return Search().model_copy(update={"budget": self.budget, self.algorithm: chosen})
+
+
 def source_error(name: object) -> str | None:
     """Why `name` is not a compress source (None when it is one)."""
     members = {family: paths.members(family) for family in ("search", "nas")}
@@ -182,6 +278,7 @@ class Compress(Section):
     lowrank: Lowrank = Lowrank()
     combined: Combined = Combined()
     cluster: Cluster = Cluster()
+    auto: Auto = Auto()
     # Models compressed besides the baseline, each by every method (compress_winner@<source>-
     # <method>); a name is also the folder its model is in (models/<source>), so dvc.yaml derives
     # each stage's inputs from it.

@@ -1,0 +1,184 @@
+"""compress@auto: per-layer policies applied exactly, the size-target score, and the search
+contract on a tiny model (exact budget, determinism, resume from a cut checkpoint), with its
+trials as nested runs of a real MLflow store."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from leanml import compress, models, tracking
+from leanml.compress import run as sweep
+from leanml.compress.auto import Auto, layer_names, policy_of
+from leanml.compress.cluster import cluster_model, strip_clusters
+from leanml.compress.prune import prune_unstructured
+from leanml.errors import LeanmlError
+from leanml.params import FineTune, Fit, ModelSpec, parse
+from leanml.train import fit_model, seed_everything
+from leanml.trials.base import Trial
+from tests.mlflow_helpers import runs
+
+
+@pytest.fixture(scope="module")
+def mlp(tiny_splits):
+    seed_everything(0)
+    spec = ModelSpec.model_validate({"kind": "mlp", "mlp": {"hidden_units": [24]}})
+    model = models.build(spec, tiny_splits.input_shape, tiny_splits.n_classes)
+    fit_model(model, tiny_splits, Fit(epochs=6, early_stopping_patience=0), progress=False)
+    return model
+
+
+def _kernels(model):
+    return [np.asarray(layer.kernel) for layer in model.layers if hasattr(layer, "kernel")]
+
+
+def test_a_policy_sets_each_layer_its_own_sparsity_and_bits(mlp, tiny_splits):
+    fine = FineTune(learning_rate=0.002)
+    pruned = prune_unstructured(
+        mlp, tiny_splits, sparsity=[0.9, 0.3], criterion="magnitude", scope="global",
+        epochs=1, ramp=0.6, frequency=2, fine=fine,
+    )  # fmt: skip
+    for kernel, target in zip(_kernels(pruned), [0.9, 0.3], strict=True):
+        assert np.sum(kernel == 0) == round(target * kernel.size)
+    model, tensors = strip_clusters(cluster_model(pruned, [1, 3], "linear", 0, "auto"))
+    first, second = _kernels(model)
+    assert len(np.unique(first[first != 0])) == 2  # 2^1 shared values
+    assert len(np.unique(second[second != 0])) == 8  # 2^3
+    assert {t.bits for t in tensors.values()} == {1, 3}
+    with pytest.raises(LeanmlError, match="3 per-layer bit widths for 2"):
+        cluster_model(pruned, [1, 2, 3], "linear", 0, "auto")
+
+
+def test_the_score_is_accuracy_within_the_target_and_falls_per_doubling_over_it():
+    score = Auto.score(1000)
+
+    def trial(acc, size, status="ok"):
+        return Trial(0, 1, {}, acc, 10, size, 0.0, status, False, 0)
+
+    assert score(trial(0.9, 1000)) == 0.9
+    assert score(trial(0.9, 400)) == 0.9  # below the target: accuracy alone decides
+    assert score(trial(0.99, 2000)) == pytest.approx(-0.01)  # one doubling over: -1
+    assert score(trial(0.9, 1000)) > score(trial(0.95, 1100))
+    assert score(trial(0.0, 0, "failed")) < score(trial(0.0, 10**6))
+
+
+def _cfg(**auto):
+    section = {"budget": 4, "trial_epochs": 1, "epochs": 1, "target_ratio": 8.0}
+    section.update(auto)
+    return parse({"compress": {"fine_tune": {"learning_rate": 0.002}, "auto": section}})
+
+
+class Ctx:
+    """The stage's `sweep.Context` around a real MLflow stage run."""
+
+    def __init__(self, run, root: Path):
+        self.ctx = sweep.Context(
+            run=run,
+            label="compress@auto",
+            checkpoint=root / ".auto.checkpoint.jsonl",
+            fingerprint="fp",
+            trials=root / "trials.csv",
+        )
+
+
+def _search(mlp, splits, cfg, root: Path, tracking_cfg):
+    root.mkdir(parents=True, exist_ok=True)
+    method = compress.get("auto", cfg)
+    ref = sweep.reference(mlp, _saved(mlp, root), splits, root)
+    with tracking.stage_run("compress@auto", tracking_cfg) as run:
+        method.prepare(mlp, splits, ref, Ctx(run, root).ctx)
+    return method, ref
+
+
+def _saved(model, root: Path) -> Path:
+    from leanml.measure import save_model
+
+    return save_model(model, root / "baseline.keras")
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_search_contract_budget_determinism_resume_and_nested_runs(
+    mlp, tiny_splits, tmp_path, tracking_cfg
+):
+    cfg = _cfg(algorithm="random", uniform_first=[[0.9, 2]])
+    first, ref = _search(mlp, tiny_splits, cfg, tmp_path / "a", tracking_cfg)
+    trials = first.trials
+    assert max(t.evaluation for t in trials) == 4 and sum(not t.from_cache for t in trials) == 4
+    # the uniform hand-set policy is the first proposal, exactly as configured
+    names = layer_names(mlp)
+    assert policy_of(trials[0].config, names) == [(0.9, 2), (0.9, 2)]
+    target = first.winner["target_bytes"]
+    assert target == int(ref["weight_bytes"] // 8)
+    within = [t for t in trials if t.file_bytes <= target]
+    best = max(trials, key=lambda t: t.score)
+    if within:  # the winner meets the target whenever some policy did
+        assert best.file_bytes <= target and first.winner["trial"] == best.proposal
+    table = _rows(tmp_path / "a/trials.csv")
+    assert [int(r["artifact_bytes"]) for r in table] == [t.file_bytes for t in trials]
+    assert all(0 < t.file_bytes < ref["packed_bytes"] for t in trials)
+
+    # same params, same seed: the same trials to the last digit
+    again, _ = _search(mlp, tiny_splits, cfg, tmp_path / "b", tracking_cfg)
+    assert table == _rows(tmp_path / "b/trials.csv")
+
+    # a kill after two trials: the checkpoint keeps its header and two rows; the rerun replays
+    # them (no training) and ends identical
+    checkpoint = tmp_path / "b/.auto.checkpoint.jsonl"
+    checkpoint.write_text("".join(checkpoint.read_text().splitlines(keepends=True)[:3]))
+    resumed, _ = _search(mlp, tiny_splits, cfg, tmp_path / "b", tracking_cfg)
+    assert _rows(tmp_path / "b/trials.csv") == table
+    assert resumed.winner == first.winner
+    stage_runs = [r for r in runs(tracking_cfg) if r["name"] == "compress@auto"]
+    trial_runs = [r for r in runs(tracking_cfg) if r["name"].startswith("trial-")]
+    # 4 + 4 + the 2 trained after the resume: replayed trials are not logged twice
+    assert len(stage_runs) == 3 and len(trial_runs) == 10
+    assert {r["parent"] for r in trial_runs} <= {r["run_id"] for r in stage_runs}
+    assert all("artifact_bytes" in r["metrics"] for r in trial_runs)
+
+
+def test_the_winner_is_fine_tuned_and_saved_as_a_variant(mlp, tiny_splits, tmp_path, tracking_cfg):
+    cfg = _cfg(
+        algorithm="tpe",
+        budget=2,
+        uniform_first=[[0.8, 2]],
+        algorithm_settings={"n_startup_trials": 1},
+    )
+    method, ref = _search(mlp, tiny_splits, cfg, tmp_path, tracking_cfg)
+    [(variant, row)] = list(sweep.run(method, mlp, ref, tiny_splits, tmp_path / "out"))
+    assert variant.name == "auto_r8" and variant.artifact.suffix == ".packed"
+    assert row["policy"] == method.winner["policy"] and row["target_bytes"] > 0
+    for layer, spec in method.winner["layers"].items():
+        assert variant.setting[f"{layer}.bits"] == spec["bits"]
+    kernels = _kernels(variant.keras_model)
+    for kernel, (sparsity, bits) in zip(kernels, policy_of(
+        {f"{n}.{k}": v for n, s in method.winner["layers"].items() for k, v in s.items()},
+        layer_names(mlp),
+    ), strict=True):  # fmt: skip
+        assert np.sum(kernel == 0) >= round(sparsity * kernel.size)
+        assert len(np.unique(kernel[kernel != 0])) <= 2**bits
+    assert set(method.metrics()) >= {"search.target_bytes", "search.evaluations"}
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"target_ratio": None}, "set exactly one of target_ratio"),
+        ({"target_bytes": 2000}, "set exactly one of target_ratio"),
+        ({"sparsity": [0.9, 0.2]}, r"must be \[low, high\]"),
+        ({"uniform_first": [[0.9, 6]]}, "outside the searched ranges"),
+        ({"algorithm": "cmaes"}, "one of 'ga'"),
+        ({"algorithm": "ga", "algorithm_settings": {"particles": 4}}, "keys: population"),
+        ({"algorithm": "bayes", "budget": 2}, r"initial_points: must be ≤ compress.auto.budget"),
+    ],
+)
+def test_bad_auto_params_name_the_key_and_what_is_allowed(section, message):
+    with pytest.raises(LeanmlError, match=message) as caught:
+        parse({"compress": {"auto": section}})
+    assert "compress.auto" in str(caught.value)
