@@ -54,6 +54,7 @@ COMPRESS_TINY = {
     "auto": {
         "budget": 2,
         "trial_epochs": 1,
+        "finalists": 1,
         "epochs": 1,
         "uniform_first": [[0.8, 2]],
         "algorithm_settings": {"n_startup_trials": 1},

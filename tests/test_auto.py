@@ -66,7 +66,7 @@ def test_the_score_is_accuracy_within_the_target_and_falls_per_doubling_over_it(
 
 
 def _cfg(**auto):
-    section = {"budget": 4, "trial_epochs": 1, "epochs": 1, "target_ratio": 8.0}
+    section = {"budget": 4, "trial_epochs": 1, "epochs": 1, "finalists": 1, "target_ratio": 8.0}
     section.update(auto)
     return parse({"compress": {"fine_tune": {"learning_rate": 0.002}, "auto": section}})
 
@@ -113,7 +113,7 @@ def test_search_contract_budget_determinism_resume_and_nested_runs(
     assert max(t.evaluation for t in trials) == 4 and sum(not t.from_cache for t in trials) == 4
     # the uniform hand-set policy is the first proposal, exactly as configured
     names = layer_names(mlp)
-    assert policy_of(trials[0].config, names) == [(0.9, 2), (0.9, 2)]
+    assert policy_of(trials[0].config, names) == (0.9, [2, 2])  # one global sparsity
     target = first.winner["target_bytes"]
     assert target == int(ref["weight_bytes"] // 8)
     within = [t for t in trials if t.file_bytes <= target]
@@ -147,22 +147,27 @@ def test_the_winner_is_fine_tuned_and_saved_as_a_variant(mlp, tiny_splits, tmp_p
     cfg = _cfg(
         algorithm="tpe",
         budget=2,
+        scope="per_layer",  # each layer's sparsity searched too
         uniform_first=[[0.8, 2]],
         algorithm_settings={"n_startup_trials": 1},
+        finalists=2,  # both trials: the winner is the better of them at full fidelity
     )
     method, ref = _search(mlp, tiny_splits, cfg, tmp_path, tracking_cfg)
     [(variant, row)] = list(sweep.run(method, mlp, ref, tiny_splits, tmp_path / "out"))
     assert variant.name == "auto_r8" and variant.artifact.suffix == ".packed"
     assert row["policy"] == method.winner["policy"] and row["target_bytes"] > 0
-    for layer, spec in method.winner["layers"].items():
-        assert variant.setting[f"{layer}.bits"] == spec["bits"]
-    kernels = _kernels(variant.keras_model)
-    for kernel, (sparsity, bits) in zip(kernels, policy_of(
-        {f"{n}.{k}": v for n, s in method.winner["layers"].items() for k, v in s.items()},
-        layer_names(mlp),
-    ), strict=True):  # fmt: skip
+    assert len(method.final) == 2
+    won = method.final[method.winner["trial"]]
+    assert row["val_accuracy"] == won[0] and row["artifact_bytes"] == won[1]  # made once, kept
+    config = method.winner["config"]
+    assert {k: variant.setting[k] for k in config} == config  # the policy's values, logged
+    sparsities, bits = policy_of(config, layer_names(mlp))
+    assert len(sparsities) == len(bits) == 2
+    for kernel, sparsity, width in zip(
+        _kernels(variant.keras_model), sparsities, bits, strict=True
+    ):
         assert np.sum(kernel == 0) >= round(sparsity * kernel.size)
-        assert len(np.unique(kernel[kernel != 0])) <= 2**bits
+        assert len(np.unique(kernel[kernel != 0])) <= 2**width
     assert set(method.metrics()) >= {"search.target_bytes", "search.evaluations"}
 
 

@@ -37,11 +37,24 @@ from leanml.io import write_csv
 from leanml.search.space import Dim, Space
 from leanml.train import evaluate, seed_everything
 from leanml.trials import runner
-from leanml.trials.base import Config, Trial
+from leanml.trials.base import Config, Trial, key
 from leanml.trials.checkpoint import Checkpoint
 
 # One doubling over the target costs as much as the whole accuracy range.
 OVER_TARGET_PENALTY = 1.0
+
+
+def penalised(val_accuracy: float, size: int, target: int) -> float:
+    """Val accuracy, less one unit per doubling of the artifact over the target."""
+    return val_accuracy - OVER_TARGET_PENALTY * max(0.0, math.log2(size / target))
+
+
+def packed_bytes(model: keras.Model, tensors: dict[int, Any]) -> int:
+    """Bytes of the model's sparse, entropy-coded `.packed` file (written, measured, removed)."""
+    with tempfile.TemporaryDirectory(prefix="leanml-auto-") as work:
+        packed = Path(work) / "policy.packed"
+        encode(model, packed, quantized=tensors, sparse=True, entropy_coded=True)
+        return packed.stat().st_size
 
 
 def layer_names(model: keras.Model) -> list[str]:
@@ -49,14 +62,22 @@ def layer_names(model: keras.Model) -> list[str]:
     return [layer.name for layer in sequential_layers(model, "auto") if isinstance(layer, WEIGHTED)]
 
 
-def policy_of(config: Config, names: list[str]) -> list[tuple[float, int]]:
-    """(sparsity, bits) per layer from a configuration `{<layer>.sparsity, <layer>.bits}`."""
-    return [(float(config[f"{n}.sparsity"]), int(config[f"{n}.bits"])) for n in names]
+def policy_of(config: Config, names: list[str]) -> tuple[float | list[float], list[int]]:
+    """(sparsity, bits per layer) of a configuration: one global `sparsity` (a global magnitude
+    threshold) or `<layer>.sparsity` per layer; `<layer>.bits` per layer."""
+    bits = [int(config[f"{n}.bits"]) for n in names]
+    if "sparsity" in config:
+        return float(config["sparsity"]), bits
+    return [float(config[f"{n}.sparsity"]) for n in names], bits
 
 
-def describe(policy: list[tuple[float, int]], names: list[str]) -> str:
-    """One readable line: `dense_0 s0.91 b2 · output s0.40 b3`."""
-    return " · ".join(f"{n} s{s:.2f} b{b}" for n, (s, b) in zip(names, policy, strict=True))
+def describe(config: Config, names: list[str]) -> str:
+    """One readable line: `s0.90 global · dense_0 b1 · output b3` or `dense_0 s0.91 b2 · …`."""
+    sparsity, bits = policy_of(config, names)
+    if isinstance(sparsity, float):
+        layers = [f"{n} b{b}" for n, b in zip(names, bits, strict=True)]
+        return " · ".join([f"s{sparsity:.2f} global", *layers])
+    return " · ".join(f"{n} s{s:.2f} b{b}" for n, s, b in zip(names, sparsity, bits, strict=True))
 
 
 class Auto(Method):
@@ -64,6 +85,7 @@ class Auto(Method):
     columns = (
         "target_bytes",
         "algorithm",
+        "scope",
         "policy",
         "trial",
         "trial_val_accuracy",
@@ -74,13 +96,34 @@ class Auto(Method):
         super().__init__(cfg, fine_tune, seed)
         self.winner: dict[str, Any] | None = None
         self.trials: list[Trial] = []
+        self.final: dict[int, tuple[float, int]] = {}  # finalist trial -> (val, bytes) at full
+        self._models: dict[str, tuple[keras.Model, dict]] = {}  # the finalists' models
+
+    def finalists(self) -> list[Trial]:
+        """The `finalists` best distinct policies by their low-fidelity score."""
+        done = [t for t in self.trials if t.ok and not t.from_cache]
+        return sorted(done, key=lambda t: (-t.score, t.proposal))[: self.cfg.finalists]
+
+    def full_fidelity(
+        self, baseline: keras.Model, data: Splits, config: Config, names: list[str]
+    ) -> tuple[float, int]:
+        """(val accuracy, packed bytes) of a policy fine-tuned `epochs` from the method's seed:
+        exactly the variant `apply` makes of it (kept, so the winner is not made twice)."""
+        seed_everything(self.seed)  # as `run.run` seeds each variant
+        model, tensors = self.compress(baseline, data, config, names, self.cfg.epochs)
+        self._models[key(config)] = (model, tensors)
+        return evaluate(model, data.val)["accuracy"], packed_bytes(model, tensors)
 
     # --- the search space and the score -------------------------------------------------
     def space(self, names: list[str]) -> Space:
+        """`sparsity` (scope global) or `<layer>.sparsity` (per_layer), and `<layer>.bits`."""
         (s_low, s_high), (b_low, b_high) = self.cfg.sparsity, self.cfg.bits
         dims = []
+        if self.cfg.scope == "global":
+            dims.append(Dim("sparsity", "real", float(s_low), float(s_high)))
         for n in names:
-            dims.append(Dim(f"{n}.sparsity", "real", float(s_low), float(s_high)))
+            if self.cfg.scope == "per_layer":
+                dims.append(Dim(f"{n}.sparsity", "real", float(s_low), float(s_high)))
             dims.append(Dim(f"{n}.bits", "int", float(b_low), float(b_high)))
         return Space(dims)
 
@@ -95,36 +138,42 @@ class Auto(Method):
         def scalar(trial: Trial) -> float:
             if not trial.ok or trial.file_bytes <= 0:
                 return -1.0 - OVER_TARGET_PENALTY * 10
-            over = max(0.0, math.log2(trial.file_bytes / target))
-            return trial.val_accuracy - OVER_TARGET_PENALTY * over
+            return penalised(trial.val_accuracy, trial.file_bytes, target)
 
         return scalar
 
     def initial(self, names: list[str]) -> list[Config]:
         """The uniform policies of `uniform_first` (combined's hand-set kind), proposed first."""
-        return [
-            {k: v for n in names for k, v in ((f"{n}.sparsity", s), (f"{n}.bits", b))}
-            for s, b in self.cfg.uniform_first
-        ]
+        out = []
+        for sparsity, bits in self.cfg.uniform_first:
+            config: Config = {f"{n}.bits": bits for n in names}
+            if self.cfg.scope == "global":
+                config["sparsity"] = sparsity
+            else:
+                config.update({f"{n}.sparsity": sparsity for n in names})
+            out.append(config)
+        return out
 
     # --- one policy applied ------------------------------------------------------------
     def compress(
-        self, baseline: keras.Model, data: Splits, policy: list[tuple[float, int]], epochs: int
+        self, baseline: keras.Model, data: Splits, config: Config, names: list[str], epochs: int
     ) -> tuple[keras.Model, dict[int, Any]]:
-        """Prune each layer to its sparsity (fine-tuning `epochs`), then k-means its survivors
-        into 2^bits shared values; the plain model and its clustered kernels by weight index."""
+        """Prune to the policy's sparsity (one global threshold, or each layer its own),
+        fine-tuning `epochs`, then k-means each layer's survivors into 2^bits shared values;
+        the plain model and its clustered kernels by weight index."""
+        sparsity, bits = policy_of(config, names)
         pruned = prune_unstructured(
             baseline,
             data,
-            sparsity=[s for s, _ in policy],
+            sparsity=sparsity,
             criterion="magnitude",
-            scope="per_layer",
+            scope="global",  # a list of sparsities always prunes per layer
             epochs=epochs,
             ramp=0.6,
             frequency=10,
             fine=self.fine_tune,
         )
-        shared = cluster_model(pruned, [b for _, b in policy], self.cfg.init, self.seed, "auto")
+        shared = cluster_model(pruned, bits, self.cfg.init, self.seed, "auto")
         return strip_clusters(shared)
 
     def objective(self, baseline: keras.Model, data: Splits, names: list[str]):
@@ -132,13 +181,8 @@ class Auto(Method):
 
         def trial(config: Config, seed: int) -> dict[str, Any]:
             seed_everything(seed)
-            model, tensors = self.compress(
-                baseline, data, policy_of(config, names), self.cfg.trial_epochs
-            )
-            with tempfile.TemporaryDirectory(prefix="leanml-auto-") as work:
-                packed = Path(work) / "trial.packed"
-                encode(model, packed, quantized=tensors, sparse=True, entropy_coded=True)
-                size = packed.stat().st_size
+            model, tensors = self.compress(baseline, data, config, names, self.cfg.trial_epochs)
+            size = packed_bytes(model, tensors)
             nonzero = sum(int(np.count_nonzero(w)) for w in model.get_weights())
             return {
                 "val_accuracy": evaluate(model, data.val)["accuracy"],
@@ -191,23 +235,37 @@ class Auto(Method):
             on_trial=on_trial,
             label=ctx.label,
         )
-        best = runner.best_trial(self.trials)
-        if best is None:
+        if runner.best_trial(self.trials) is None:
             first = next((t.error for t in self.trials if t.error), "no trial ran")
             raise LeanmlError(f"{ctx.label}: every policy failed; first error: {first}")
-        policy = policy_of(best.config, names)
-        ratio = self.cfg.target_ratio
+        # The low fidelity ranks, the full fidelity decides: the top `finalists` policies are
+        # fine-tuned `epochs` (from the seed the variant is made with) and the best val score
+        # there wins, which spares the winner's curse of picking the luckiest short fine-tune.
+        final = {}
+        for trial in self.finalists():
+            final[trial.proposal] = self.full_fidelity(baseline, data, trial.config, names)
+            val, size = final[trial.proposal]
+            tags = {"trial": trial.proposal}
+            with ctx.run.child(f"finalist-{trial.proposal:03d}", trial.config, tags) as child:
+                child.log_metrics({"val_accuracy": val, "artifact_bytes": size})
+        best = max(
+            (t for t in self.trials if t.proposal in final),
+            key=lambda t: (penalised(*final[t.proposal], target), -t.proposal),
+        )
         self.winner = {
-            "name": f"auto_r{ratio:g}" if self.cfg.target_bytes is None else f"auto_{target}b",
+            "name": f"auto_r{self.cfg.target_ratio:g}"
+            if self.cfg.target_bytes is None
+            else f"auto_{target}b",
             "target_bytes": target,
             "algorithm": algo,
-            "policy": describe(policy, names),
+            "scope": self.cfg.scope,
+            "policy": describe(best.config, names),
             "trial": best.proposal,
             "trial_val_accuracy": best.val_accuracy,
-            "layers": {
-                n: {"sparsity": s, "bits": b} for n, (s, b) in zip(names, policy, strict=True)
-            },
+            "config": dict(best.config),
+            "names": names,
         }
+        self.final = final
         rows = [
             {
                 "proposal": t.proposal,
@@ -216,6 +274,8 @@ class Auto(Method):
                 "val_accuracy": t.val_accuracy,
                 "artifact_bytes": t.file_bytes,
                 "within_target": int(0 < t.file_bytes <= target),
+                "final_val_accuracy": final[t.proposal][0] if t.proposal in final else None,
+                "final_artifact_bytes": final[t.proposal][1] if t.proposal in final else None,
                 "nonzero_params": t.params,
                 "score": t.score,
                 "epochs": t.epochs,
@@ -228,10 +288,13 @@ class Auto(Method):
         ]
         write_csv(ctx.trials, rows, list(rows[0]))
         print(
-            f"{ctx.label}: {algo} over {len(names)} layers, {best.evaluation} of "
+            f"{ctx.label}: {algo} over {len(names)} layers ({self.cfg.scope} sparsity), "
+            f"{best.evaluation} of "
             f"{self.cfg.budget} policies; best within {target} bytes: {self.winner['policy']} "
             f"(val {best.val_accuracy:.4f} at {best.file_bytes} bytes after "
-            f"{self.cfg.trial_epochs} fine-tune epochs)",
+            f"{self.cfg.trial_epochs} fine-tune epochs; {final[best.proposal][0]:.4f} at "
+            f"{final[best.proposal][1]} bytes after {self.cfg.epochs}, best of {len(final)} "
+            "finalists)",
             file=sys.stderr,
         )
 
@@ -248,6 +311,8 @@ class Auto(Method):
             "search.within_target": sum(0 < t.file_bytes <= target for t in done),
             "search.best_trial": self.winner["trial"],
             "search.best_trial_val_accuracy": self.winner["trial_val_accuracy"],
+            "search.finalists": len(self.final),
+            "search.final_val_accuracy": self.final[self.winner["trial"]][0],
         }
 
     def settings(self) -> list[dict[str, Any]]:
@@ -258,9 +323,11 @@ class Auto(Method):
     def apply(
         self, baseline: keras.Model, data: Splits, setting: dict[str, Any], out_dir: Path
     ) -> Variant:
-        names = list(setting["layers"])
-        policy = [(v["sparsity"], v["bits"]) for v in setting["layers"].values()]
-        model, tensors = self.compress(baseline, data, policy, self.cfg.epochs)
-        shown = {k: v for k, v in setting.items() if k != "layers"}
-        shown.update({f"{n}.{k}": v for n in names for k, v in setting["layers"][n].items()})
+        config, names = setting["config"], setting["names"]
+        if key(config) in self._models:  # made by `full_fidelity` from the same seed
+            model, tensors = self._models.pop(key(config))
+        else:
+            model, tensors = self.compress(baseline, data, config, names, self.cfg.epochs)
+        shown = {k: v for k, v in setting.items() if k not in ("config", "names")}
+        shown.update(config)  # the policy's values, one column each in MLflow
         return save_quantized(shown, model, tensors, out_dir, sparsity=True)

@@ -180,6 +180,9 @@ class Auto(Section):
     target_bytes: int | None = Field(
         None, strict=True, ge=1, description="an integer ≥ 1 (artifact bytes), or null"
     )
+    # global: one sparsity searched (a global magnitude threshold allocates it over layers)
+    # and bits per layer; per_layer: each layer's sparsity searched too (AMC's space)
+    scope: Literal[PRUNE_SCOPES] = Choice("global", PRUNE_SCOPES)  # type: ignore[valid-type]
     sparsity: list[Sparsity] = NumberList(
         [0.0, 0.95], "two numbers ≥ 0 and < 1 (low, high)", min_length=2
     )
@@ -187,6 +190,7 @@ class Auto(Section):
         [1, 4], "two integers from 1 to 8 (low, high)", min_length=2
     )
     trial_epochs: int = Int(2, ge=0)
+    finalists: int = Int(2, ge=1)
     epochs: int = Int(12, ge=0)
     init: Literal[CLUSTER_INITS] = Choice("linear", CLUSTER_INITS)  # type: ignore[valid-type]
     # uniform policies (one [sparsity, bits] for every layer, combined's hand-set kind) tried
