@@ -158,7 +158,7 @@ def test_the_winner_is_fine_tuned_and_saved_as_a_variant(mlp, tiny_splits, tmp_p
     assert row["policy"] == method.winner["policy"] and row["target_bytes"] > 0
     assert len(method.final) == 2
     won = method.final[method.winner["trial"]]
-    assert row["val_accuracy"] == won[0] and row["artifact_bytes"] == won[1]  # made once, kept
+    assert (row["val_accuracy"], row["artifact_bytes"]) == won[:2]  # made once, kept
     config = method.winner["config"]
     assert {k: variant.setting[k] for k in config} == config  # the policy's values, logged
     sparsities, bits = policy_of(config, layer_names(mlp))

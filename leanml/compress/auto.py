@@ -96,23 +96,26 @@ class Auto(Method):
         super().__init__(cfg, fine_tune, seed)
         self.winner: dict[str, Any] | None = None
         self.trials: list[Trial] = []
-        self.final: dict[int, tuple[float, int]] = {}  # finalist trial -> (val, bytes) at full
+        # finalist trial -> (val accuracy, bytes, val loss) at full fidelity
+        self.final: dict[int, tuple[float, int, float]] = {}
         self._models: dict[str, tuple[keras.Model, dict]] = {}  # the finalists' models
 
     def finalists(self) -> list[Trial]:
         """The `finalists` best distinct policies by their low-fidelity score."""
         done = [t for t in self.trials if t.ok and not t.from_cache]
-        return sorted(done, key=lambda t: (-t.score, t.proposal))[: self.cfg.finalists]
+        ranked = sorted(done, key=lambda t: (-t.score, t.extra.get("val_loss", 0.0), t.proposal))
+        return ranked[: self.cfg.finalists]
 
     def full_fidelity(
         self, baseline: keras.Model, data: Splits, config: Config, names: list[str]
-    ) -> tuple[float, int]:
-        """(val accuracy, packed bytes) of a policy fine-tuned `epochs` from the method's seed:
-        exactly the variant `apply` makes of it (kept, so the winner is not made twice)."""
+    ) -> tuple[float, int, float]:
+        """(val accuracy, packed bytes, val loss) of a policy fine-tuned `epochs` from the
+        method's seed: exactly the variant `apply` makes of it (kept, not made twice)."""
         seed_everything(self.seed)  # as `run.run` seeds each variant
         model, tensors = self.compress(baseline, data, config, names, self.cfg.epochs)
         self._models[key(config)] = (model, tensors)
-        return evaluate(model, data.val)["accuracy"], packed_bytes(model, tensors)
+        val = evaluate(model, data.val)
+        return val["accuracy"], packed_bytes(model, tensors), val["loss"]
 
     # --- the search space and the score -------------------------------------------------
     def space(self, names: list[str]) -> Space:
@@ -184,8 +187,10 @@ class Auto(Method):
             model, tensors = self.compress(baseline, data, config, names, self.cfg.trial_epochs)
             size = packed_bytes(model, tensors)
             nonzero = sum(int(np.count_nonzero(w)) for w in model.get_weights())
+            val = evaluate(model, data.val)
             return {
-                "val_accuracy": evaluate(model, data.val)["accuracy"],
+                "val_accuracy": val["accuracy"],
+                "val_loss": val["loss"],  # breaks ties of accuracy (a few hundred val samples)
                 "params": nonzero,
                 "file_bytes": size,
                 "epochs_run": self.cfg.trial_epochs,
@@ -244,14 +249,16 @@ class Auto(Method):
         final = {}
         for trial in self.finalists():
             final[trial.proposal] = self.full_fidelity(baseline, data, trial.config, names)
-            val, size = final[trial.proposal]
+            val, size, loss = final[trial.proposal]
             tags = {"trial": trial.proposal}
             with ctx.run.child(f"finalist-{trial.proposal:03d}", trial.config, tags) as child:
-                child.log_metrics({"val_accuracy": val, "artifact_bytes": size})
-        best = max(
-            (t for t in self.trials if t.proposal in final),
-            key=lambda t: (penalised(*final[t.proposal], target), -t.proposal),
-        )
+                child.log_metrics({"val_accuracy": val, "artifact_bytes": size, "val_loss": loss})
+
+        def rank(t: Trial) -> tuple:  # val score, then val cross-entropy, then the earlier
+            val, size, loss = final[t.proposal]
+            return (penalised(val, size, target), -loss, -t.proposal)
+
+        best = max((t for t in self.trials if t.proposal in final), key=rank)
         self.winner = {
             "name": f"auto_r{self.cfg.target_ratio:g}"
             if self.cfg.target_bytes is None
@@ -276,6 +283,7 @@ class Auto(Method):
                 "within_target": int(0 < t.file_bytes <= target),
                 "final_val_accuracy": final[t.proposal][0] if t.proposal in final else None,
                 "final_artifact_bytes": final[t.proposal][1] if t.proposal in final else None,
+                "val_loss": t.extra.get("val_loss"),
                 "nonzero_params": t.params,
                 "score": t.score,
                 "epochs": t.epochs,
