@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +23,7 @@ from leanml.errors import LeanmlError
 from leanml.params import Tracking
 from leanml.params.util import flatten, mask_password
 from leanml.paths import project_root
+from leanml.tracking_provenance import git_tags, provenance
 from leanml.tracking_reap import PID_TAG, close_stale_runs, process_tags
 
 PIPELINE_TAG = "leanml.pipeline"
@@ -146,21 +147,6 @@ def pipeline_key() -> tuple[str, str]:
     return f"direct:{uuid.uuid4().hex}", f"direct-{stamp}"
 
 
-def git_tags() -> dict[str, str]:
-    def git(*args: str) -> str:
-        try:
-            out = subprocess.run(
-                ["git", *args], capture_output=True, text=True, timeout=10, cwd=project_root()
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return ""
-        return out.stdout.strip() if out.returncode == 0 else ""
-
-    commit = git("rev-parse", "HEAD")
-    dirty = git("status", "--porcelain", "--untracked-files=no")
-    return {"git.commit": commit or "unknown", "git.dirty": str(bool(dirty)).lower()}
-
-
 def _find_or_create_parent(experiment_id: str) -> str:
     import mlflow
 
@@ -176,10 +162,35 @@ def _find_or_create_parent(experiment_id: str) -> str:
 
 
 class StageRun:
-    """The active stage run: log params, metrics, artifacts, models and nested child runs."""
+    """The active stage run: log params, metrics, artifacts, models and nested child runs.
 
-    def __init__(self, run_id: str, parent_id: str):
+    `inherited`: the provenance tags (`provenance`) every nested run of it carries too."""
+
+    def __init__(self, run_id: str, parent_id: str, inherited: dict[str, str] | None = None):
         self.run_id, self.parent_id = run_id, parent_id
+        self.inherited = dict(inherited or {})
+
+    def log_data(self, splits: Any, card: dict[str, Any], names: tuple[str, ...]) -> None:
+        """The prepared splits this stage reads, as MLflow dataset inputs (the runs table's
+        Dataset column): name `<dataset>/<split>`, digest = the prepared data's checksum (also
+        the tags `dataset`, `dataset.sha256`)."""
+        import mlflow
+        import mlflow.data
+
+        self.set_tags({"dataset": card["dataset"], "dataset.sha256": card["sha256"]})
+        source = str(project_root() / "data" / "prepared")
+        for name in names:
+            split = getattr(splits, name)
+            with warnings.catch_warnings():  # "source can be interpreted in multiple ways"
+                warnings.simplefilter("ignore", UserWarning)
+                dataset = mlflow.data.from_numpy(
+                    split.x,
+                    targets=split.y,
+                    source=source,
+                    name=f"{card['dataset']}/{name}",
+                    digest=card["sha256"][:16],
+                )
+            mlflow.log_input(dataset, context=name)
 
     def log_params(self, params: Any) -> None:
         import mlflow
@@ -255,6 +266,21 @@ class StageRun:
         for i in range(0, len(batch), 500):
             client.log_batch(self.parent_id, metrics=batch[i : i + 500])
 
+    def describe_parent(self, markdown: str, params: Any) -> None:
+        """The pipeline run's description (the UI's Description box) and its params: every
+        key of params.yaml, flattened, so the parent reads as the run it summarises. Params
+        never change in MLflow: a parent that already holds other values keeps them."""
+        import mlflow
+        from mlflow.entities import Param
+
+        client = mlflow.MlflowClient()
+        client.set_tag(self.parent_id, "mlflow.note.content", markdown)
+        have = client.get_run(self.parent_id).data.params
+        flat = {k: mask_password(str(v))[:6000] for k, v in flatten(params).items()}
+        new = [Param(k, v) for k, v in flat.items() if k not in have]
+        for i in range(0, len(new), 100):
+            client.log_batch(self.parent_id, params=new[i : i + 100])
+
     @contextmanager
     def child(self, name: str, params: Any = None, tags: dict | None = None) -> Iterator[StageRun]:
         """A nested run under this one (a compressed variant, a search trial, a NAS child).
@@ -263,12 +289,12 @@ class StageRun:
         """
         import mlflow
 
-        run = mlflow.start_run(
-            run_name=name, nested=True, tags={k: str(v) for k, v in (tags or {}).items()}
-        )
+        every = {**self.inherited, **(tags or {})}
+        tags_ = {k: str(v) for k, v in every.items()}
+        run = mlflow.start_run(run_name=name, nested=True, tags=tags_)
         status = _end_status(None)
         try:
-            nested = StageRun(run.info.run_id, self.parent_id)
+            nested = StageRun(run.info.run_id, self.parent_id, self.inherited)
             if params is not None:
                 nested.log_params(params)
             yield nested
@@ -299,7 +325,8 @@ def stage_run(stage: str, cfg: Tracking, params: Any = None, tags: dict | None =
         mlflow.start_run(run_id=parent_id)
         mlflow.set_tags(owner)  # the parent runs while this stage does
         # tag values as strings: an HTTP tracking server refuses other types (a sqlite file did not)
-        all_tags = {"stage": stage, **owner, **(tags or {})}
+        inherited = provenance(stage, params, tags)
+        all_tags = {**inherited, **owner, **(tags or {})}
         child = mlflow.start_run(
             run_name=stage, nested=True, tags={k: str(v) for k, v in all_tags.items()}
         )
@@ -313,10 +340,9 @@ def stage_run(stage: str, cfg: Tracking, params: Any = None, tags: dict | None =
             f"tracking: cannot open a run in the MLflow store {mask_password(resolve_uri(cfg))} "
             f"({_reason(exc)}); set base.tracking.uri or MLFLOW_TRACKING_URI to a writable store"
         ) from None
-    run = StageRun(child.info.run_id, parent_id)
+    run = StageRun(child.info.run_id, parent_id, inherited)
     status = _end_status(None)
     try:
-        run.set_tags(git_tags())
         if params is not None:
             run.log_params(params)
         yield run

@@ -66,6 +66,7 @@ def main() -> None:
         # a method whose settings are searched (auto) searches them first, resumably
         used = {k: v.model_dump() for k, v in section.items()}
         card = read_json(all_paths.prepare.card)
+        run.log_data(splits, card, ("train", "val", "test"))  # fine-tune, select, report
         ctx = sweep.Context(
             run=run,
             label=label,

@@ -3,7 +3,8 @@
 import sys
 import time
 
-from leanml import params, paths, stage, tracking
+from leanml import data, params, paths, stage, tracking
+from leanml.io import read_json
 
 
 def main() -> None:
@@ -29,6 +30,11 @@ def main() -> None:
             run.log_parent_artifact(path, folder)
             run.log_artifact(path, folder.removeprefix("evaluate").strip("/") or None)
         run.set_tags({"best": rows[0]["name"], "candidates": len(rows)})
+        splits = data.load_prepared(all_paths.prepare)
+        run.log_data(splits, read_json(all_paths.prepare.card), ("test",))
+        # the pipeline run reads as a report: the headline as its description, all params
+        headline = "\n## ".join(out.summary.read_text().split("\n## ")[:2])  # title, headline
+        run.describe_parent(headline, cfg.model_dump())
         best, small = rows[0], metrics.get("smallest_within_pp.name")
         print(
             f"evaluate: {len(rows)} candidates in {time.perf_counter() - start:.1f}s; best "

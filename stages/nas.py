@@ -36,7 +36,7 @@ def main() -> None:
     label = f"nas@{strategy}"
     tags = {"seed": base.seed, "strategy": strategy}
     with tracking.stage_run(label, base.tracking, used, tags) as run:
-        run.set_tags({"dataset": card["dataset"], "dataset.sha256": card["sha256"]})
+        run.log_data(splits, card, ("train", "val"))
         run.set_tags({"space.kinds": ",".join(kinds)})
         if notice:
             print(notice)

@@ -24,7 +24,7 @@ def main() -> None:
             "n_features": int(splits.train.x[0].size),
         }
         write_json(out.metrics, metrics)
-        run.set_tags({"dataset": base.dataset, "dataset.sha256": card["sha256"]})
+        run.log_data(splits, card, ("train", "val", "test"))
         run.log_metrics(metrics)
         run.log_artifact(out.card)
         run.log_artifact(out.metrics)

@@ -23,7 +23,7 @@ def main() -> None:
     label = f"search@{algo}"
     tags = {"seed": base.seed, "algorithm": algo}
     with tracking.stage_run(label, base.tracking, used, tags) as run:
-        run.set_tags({"dataset": card["dataset"], "dataset.sha256": card["sha256"]})
+        run.log_data(splits, card, ("train", "val"))
         space = Space.from_params(scfg.space)
         final_fit = scfg.final_fit or cfg.train.fit_settings()
         fp = fingerprint(used, card["sha256"])

@@ -18,8 +18,7 @@ def main() -> None:
     with tracking.stage_run(
         "train", base.tracking, {"base": base, "train": cfg.train}, {"seed": base.seed}
     ) as run:
-        run.set_tags({"dataset": card["dataset"], "dataset.sha256": card["sha256"]})
-
+        run.log_data(splits, card, ("train", "val"))
         result = train_and_score(
             cfg.train.model, splits, cfg.train, seed=base.seed, on_epoch=run.log_metrics
         )

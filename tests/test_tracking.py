@@ -265,3 +265,78 @@ def test_an_error_raised_by_an_interrupted_library_still_ends_the_stage_130(caps
             stage.run(crashes, "search@random")
     finally:
         signal.signal(signal.SIGINT, saved)
+
+
+def test_every_nested_run_carries_the_stage_provenance(tracking_cfg, monkeypatch):
+    monkeypatch.setenv("DVC_EXP_NAME", "lucky-kite")
+    params = {"base": Params().base}
+    with tracking.stage_run("search@ga", tracking_cfg, params, {"seed": 7}) as run:
+        with run.child("trial-000", {"lr": 0.1}, {"status": "ok"}) as trial:
+            with trial.child("epoch-curve"):
+                pass
+    runs = _by_name(mlflow_helpers.runs(tracking_cfg))
+    stage = runs["search@ga"]["tags"]
+    for name in ("search@ga", "trial-000", "epoch-curve"):
+        tags = runs[name]["tags"]
+        assert tags["stage"] == "search@ga" and tags["seed"] == "7"
+        assert tags["dvc.experiment"] == "lucky-kite"
+        assert tags["git.commit"] == stage["git.commit"] and "git.dirty" in tags
+        assert tags["params.sha256"] == stage["params.sha256"] and len(tags["params.sha256"]) == 64
+    assert runs["trial-000"]["tags"]["status"] == "ok"
+    # another params value, another hash
+    with tracking.stage_run("search@ga", tracking_cfg, {"base": {"seed": 8}}, {"seed": 8}) as run:
+        other = run.inherited["params.sha256"]
+    assert other != stage["params.sha256"]
+
+
+def test_git_dirty_ignores_what_dvc_repro_writes(tmp_path, monkeypatch):
+    import subprocess
+
+    monkeypatch.setenv("LEANML_ROOT", str(tmp_path))
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("config", "user.email", "t@example.com")
+    git("config", "user.name", "t")
+    (tmp_path / "reports/train").mkdir(parents=True)
+    for name in ("dvc.lock", "params.yaml", "reports/train/metrics.json"):
+        (tmp_path / name).write_text("a: 1\n")
+    git("add", ".")
+    git("commit", "-qm", "x")
+    assert tracking.git_tags()["git.dirty"] == "false"
+    (tmp_path / "dvc.lock").write_text("a: 2\n")  # dvc repro rewrites the lock and metrics
+    (tmp_path / "reports/train/metrics.json").write_text("a: 2\n")
+    assert tracking.git_tags()["git.dirty"] == "false"
+    (tmp_path / "params.yaml").write_text("a: 2\n")  # a person edited the params
+    assert tracking.git_tags()["git.dirty"] == "true"
+
+
+def test_datasets_and_the_parent_description_are_logged(tracking_cfg, tiny_splits):
+    import mlflow
+
+    card = {"dataset": "digits", "sha256": "ab" * 32}
+    with tracking.stage_run("evaluate", tracking_cfg, {"base": Params().base}) as run:
+        run.log_data(tiny_splits, card, ("train", "test"))
+        run.describe_parent("# Evaluation\n\nbest: x", Params().model_dump())
+        run_id, parent_id = run.run_id, run.parent_id
+    client = mlflow.MlflowClient()
+    inputs = client.get_run(run_id).inputs.dataset_inputs
+    got = {
+        (
+            i.dataset.name,
+            i.dataset.digest,
+            next(t.value for t in i.tags if t.key.endswith("context")),
+        )
+        for i in inputs
+    }
+    assert got == {("digits/train", "ab" * 8, "train"), ("digits/test", "ab" * 8, "test")}
+    parent = client.get_run(parent_id).data
+    assert parent.tags["mlflow.note.content"].startswith("# Evaluation")
+    assert parent.params["train.epochs"] == "30" and parent.params["base.seed"] == "42"
+    with tracking.stage_run("evaluate", tracking_cfg) as run:  # again: params stay, no error
+        run.describe_parent("# Evaluation 2", {"train": {"epochs": 5}})
+    parent = client.get_run(parent_id).data
+    assert parent.params["train.epochs"] == "30"
+    assert parent.tags["mlflow.note.content"] == "# Evaluation 2"
