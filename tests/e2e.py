@@ -56,7 +56,7 @@ COMPRESS_TINY = {
         "trial_epochs": 1,
         "finalists": 1,
         "epochs": 1,
-        "uniform_first": [[0.8, 2]],
+        "start_bits": [2],
         "algorithm_settings": {"n_startup_trials": 1},
     },
 }

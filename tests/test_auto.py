@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 from leanml import compress, models, tracking
+from leanml.compress import policy as policies
 from leanml.compress import run as sweep
-from leanml.compress.auto import Auto, layer_names, policy_of
+from leanml.compress.auto import Auto, layer_names
 from leanml.compress.cluster import cluster_model, strip_clusters
+from leanml.compress.policy import Policy
 from leanml.compress.prune import prune_unstructured
 from leanml.errors import LeanmlError
 from leanml.params import FineTune, Fit, ModelSpec, parse
@@ -50,6 +52,26 @@ def test_a_policy_sets_each_layer_its_own_sparsity_and_bits(mlp, tiny_splits):
     assert {t.bits for t in tensors.values()} == {1, 3}
     with pytest.raises(LeanmlError, match="3 per-layer bit widths for 2"):
         cluster_model(pruned, [1, 2, 3], "linear", 0, "auto")
+
+
+def _oneshot_bytes(mlp, splits, policy, t):
+    from leanml.params import FineTune
+
+    model = policies.apply(mlp, splits, policy, t, epochs=0, fine=FineTune(), init="linear", seed=0)
+    return policies.packed_bytes(*model)
+
+
+def test_the_fitted_sparsity_is_the_least_that_meets_the_target(mlp, tiny_splits):
+    names = layer_names(mlp)
+    for policy in (Policy(tuple(names), (1, 4)), Policy(tuple(names), (2, 2), (1.0, 0.3))):
+        ends = [_oneshot_bytes(mlp, tiny_splits, policy, t) for t in (0.0, 0.99)]
+        target = sum(ends) // 2  # reachable, not at either end
+        t = policies.fit(mlp, tiny_splits, policy, target, (0.0, 0.99), "linear", 0)
+        limit = target * (1 - policies.FIT_MARGIN)
+        assert 0 < t < 0.99
+        assert _oneshot_bytes(mlp, tiny_splits, policy, t) <= limit
+        assert _oneshot_bytes(mlp, tiny_splits, policy, t - 0.01) > limit
+    assert Policy(tuple(names), (2, 2), (1.0, 0.5)).sparsity(0.8) == pytest.approx([0.8, 0.9])
 
 
 def test_the_score_is_accuracy_within_the_target_and_falls_per_doubling_over_it():
@@ -107,19 +129,19 @@ def _rows(path: Path) -> list[dict]:
 def test_search_contract_budget_determinism_resume_and_nested_runs(
     mlp, tiny_splits, tmp_path, tracking_cfg
 ):
-    cfg = _cfg(algorithm="random", uniform_first=[[0.9, 2]])
+    cfg = _cfg(algorithm="random", start_bits=[2])
     first, ref = _search(mlp, tiny_splits, cfg, tmp_path / "a", tracking_cfg)
     trials = first.trials
     assert max(t.evaluation for t in trials) == 4 and sum(not t.from_cache for t in trials) == 4
-    # the uniform hand-set policy is the first proposal, exactly as configured
     names = layer_names(mlp)
-    assert policy_of(trials[0].config, names) == (0.9, [2, 2])  # one global sparsity
+    # the uniform hand-set kind first: 2 bits everywhere, one global sparsity fitted
+    assert trials[0].config == {f"{n}.bits": 2 for n in names}
     target = first.winner["target_bytes"]
     assert target == int(ref["weight_bytes"] // 8)
     within = [t for t in trials if t.file_bytes <= target]
-    best = max(trials, key=lambda t: t.score)
-    if within:  # the winner meets the target whenever some policy did
-        assert best.file_bytes <= target and first.winner["trial"] == best.proposal
+    # the overall sparsity is fitted per policy so that every trial lands on the target
+    assert len(within) >= 3 and all(t.file_bytes <= 1.05 * target for t in trials)
+    assert len({t.extra["sparsity"] for t in trials}) > 1  # one fitted value per policy
     table = _rows(tmp_path / "a/trials.csv")
     assert [int(r["artifact_bytes"]) for r in table] == [t.file_bytes for t in trials]
     assert all(0 < t.file_bytes < ref["packed_bytes"] for t in trials)
@@ -148,7 +170,7 @@ def test_the_winner_is_fine_tuned_and_saved_as_a_variant(mlp, tiny_splits, tmp_p
         algorithm="tpe",
         budget=2,
         scope="per_layer",  # each layer's sparsity searched too
-        uniform_first=[[0.8, 2]],
+        start_bits=[2],
         algorithm_settings={"n_startup_trials": 1},
         finalists=2,  # both trials: the winner is the better of them at full fidelity
     )
@@ -161,8 +183,9 @@ def test_the_winner_is_fine_tuned_and_saved_as_a_variant(mlp, tiny_splits, tmp_p
     assert (row["val_accuracy"], row["artifact_bytes"]) == won[:2]  # made once, kept
     config = method.winner["config"]
     assert {k: variant.setting[k] for k in config} == config  # the policy's values, logged
-    sparsities, bits = policy_of(config, layer_names(mlp))
-    assert len(sparsities) == len(bits) == 2
+    policy = Policy.of(config, layer_names(mlp))
+    sparsities, bits = policy.sparsity(method.winner["sparsity"]), policy.bits
+    assert len(sparsities) == len(bits) == 2 and max(policy.keep) <= 1.0
     for kernel, sparsity, width in zip(
         _kernels(variant.keras_model), sparsities, bits, strict=True
     ):
@@ -177,7 +200,7 @@ def test_the_winner_is_fine_tuned_and_saved_as_a_variant(mlp, tiny_splits, tmp_p
         ({"target_ratio": None}, "set exactly one of target_ratio"),
         ({"target_bytes": 2000}, "set exactly one of target_ratio"),
         ({"sparsity": [0.9, 0.2]}, r"must be \[low, high\]"),
-        ({"uniform_first": [[0.9, 6]]}, "outside the searched ranges"),
+        ({"start_bits": [6]}, "outside the searched bits 1 to 4"),
         ({"algorithm": "cmaes"}, "one of 'ga'"),
         ({"algorithm": "ga", "algorithm_settings": {"particles": 4}}, "keys: population"),
         ({"algorithm": "bayes", "budget": 2}, r"initial_points: must be ≤ compress.auto.budget"),

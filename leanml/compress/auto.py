@@ -1,35 +1,35 @@
 """compress@auto: compression policy search (AMC, He et al. 2018; HAQ, Wang et al. 2019).
 
-The policy is one sparsity and one bit width per Dense/Conv2D layer: prune to those per-layer
-sparsities (magnitude, gradual, masks fixed), then share each kernel's survivors among 2^bits
-k-means centroids, then encode sparse and entropy coded (what `combined` does with one setting
-for every layer). The policies are searched by one of the project's search algorithms (GA, PSO,
-BO, random, TPE) through the shared trial engine: one budget, the cache, the resume checkpoint,
-one nested MLflow run per trial. Each candidate is scored on val after a short fine-tune
+A policy is a k-means bit width per Dense/Conv2D layer (HAQ's mixed precision) and, with `scope:
+per_layer`, each layer's relative density (AMC's per-layer sparsity); its overall sparsity is
+then fitted so that the file meets the size target (`policy.py`: every trial uses the whole byte
+budget, none is spent over it). Applied as `combined` does: gradual magnitude pruning with masks
+fixed, each kernel's survivors shared among 2^bits k-means centroids, sparse entropy-coded
+`.packed`. The policies are searched by one of the project's search algorithms (GA, PSO, BO,
+random, TPE) through the shared trial engine: one budget, the cache, the resume checkpoint, one
+nested MLflow run per trial. Each candidate is scored on val after a short fine-tune
 (`trial_epochs`, the low fidelity) by
 
     score = val accuracy − max(0, log2(artifact bytes / target bytes))
 
-so any policy over the size target loses a whole accuracy unit per doubling (a constraint, in
-practice) while the search moves freely below it. The winner is compressed again with the full
-fine-tune (`epochs`) and is the stage's variant. Test data is never read by the search.
+(a policy that still ends over the target loses a whole accuracy unit per doubling). The best
+`finalists` are fine-tuned fully (`epochs`) and the best val score there is the stage's variant.
+Test data is never read by the search.
 """
 
 from __future__ import annotations
 
 import math
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
+from leanml.compress import policy as policies
 from leanml.compress.base import WEIGHTED, Method, Variant, sequential_layers
-from leanml.compress.cluster import cluster_model, strip_clusters
-from leanml.compress.encode import encode
-from leanml.compress.prune import prune_unstructured
+from leanml.compress.policy import Policy, packed_bytes
 from leanml.compress.ptq import save_quantized
 from leanml.data import Splits
 from leanml.errors import LeanmlError
@@ -42,6 +42,7 @@ from leanml.trials.checkpoint import Checkpoint
 
 # One doubling over the target costs as much as the whole accuracy range.
 OVER_TARGET_PENALTY = 1.0
+KEEP_LOW = 0.05  # per_layer: the least relative density a layer may get
 
 
 def penalised(val_accuracy: float, size: int, target: int) -> float:
@@ -49,35 +50,9 @@ def penalised(val_accuracy: float, size: int, target: int) -> float:
     return val_accuracy - OVER_TARGET_PENALTY * max(0.0, math.log2(size / target))
 
 
-def packed_bytes(model: keras.Model, tensors: dict[int, Any]) -> int:
-    """Bytes of the model's sparse, entropy-coded `.packed` file (written, measured, removed)."""
-    with tempfile.TemporaryDirectory(prefix="leanml-auto-") as work:
-        packed = Path(work) / "policy.packed"
-        encode(model, packed, quantized=tensors, sparse=True, entropy_coded=True)
-        return packed.stat().st_size
-
-
 def layer_names(model: keras.Model) -> list[str]:
     """The Dense/Conv2D layers a policy sets, in order."""
     return [layer.name for layer in sequential_layers(model, "auto") if isinstance(layer, WEIGHTED)]
-
-
-def policy_of(config: Config, names: list[str]) -> tuple[float | list[float], list[int]]:
-    """(sparsity, bits per layer) of a configuration: one global `sparsity` (a global magnitude
-    threshold) or `<layer>.sparsity` per layer; `<layer>.bits` per layer."""
-    bits = [int(config[f"{n}.bits"]) for n in names]
-    if "sparsity" in config:
-        return float(config["sparsity"]), bits
-    return [float(config[f"{n}.sparsity"]) for n in names], bits
-
-
-def describe(config: Config, names: list[str]) -> str:
-    """One readable line: `s0.90 global · dense_0 b1 · output b3` or `dense_0 s0.91 b2 · …`."""
-    sparsity, bits = policy_of(config, names)
-    if isinstance(sparsity, float):
-        layers = [f"{n} b{b}" for n, b in zip(names, bits, strict=True)]
-        return " · ".join([f"s{sparsity:.2f} global", *layers])
-    return " · ".join(f"{n} s{s:.2f} b{b}" for n, s, b in zip(names, sparsity, bits, strict=True))
 
 
 class Auto(Method):
@@ -87,6 +62,7 @@ class Auto(Method):
         "algorithm",
         "scope",
         "policy",
+        "sparsity",
         "trial",
         "trial_val_accuracy",
         "sparsity_achieved",
@@ -99,6 +75,8 @@ class Auto(Method):
         # finalist trial -> (val accuracy, bytes, val loss) at full fidelity
         self.final: dict[int, tuple[float, int, float]] = {}
         self._models: dict[str, tuple[keras.Model, dict]] = {}  # the finalists' models
+        self._fits: dict[Policy, float] = {}  # a policy's fitted overall sparsity
+        self._target = 0  # bytes, set by `prepare`
 
     def finalists(self) -> list[Trial]:
         """The `finalists` best distinct policies by their low-fidelity score."""
@@ -111,22 +89,21 @@ class Auto(Method):
     ) -> tuple[float, int, float]:
         """(val accuracy, packed bytes, val loss) of a policy fine-tuned `epochs` from the
         method's seed: exactly the variant `apply` makes of it (kept, not made twice)."""
+        t = self.fitted(baseline, data, Policy.of(config, names))  # before the seeding
         seed_everything(self.seed)  # as `run.run` seeds each variant
-        model, tensors = self.compress(baseline, data, config, names, self.cfg.epochs)
+        model, tensors = self.compress(baseline, data, config, names, self.cfg.epochs, t)
         self._models[key(config)] = (model, tensors)
         val = evaluate(model, data.val)
         return val["accuracy"], packed_bytes(model, tensors), val["loss"]
 
     # --- the search space and the score -------------------------------------------------
     def space(self, names: list[str]) -> Space:
-        """`sparsity` (scope global) or `<layer>.sparsity` (per_layer), and `<layer>.bits`."""
-        (s_low, s_high), (b_low, b_high) = self.cfg.sparsity, self.cfg.bits
+        """`<layer>.bits`, and with scope per_layer `<layer>.keep` (relative density)."""
+        b_low, b_high = self.cfg.bits
         dims = []
-        if self.cfg.scope == "global":
-            dims.append(Dim("sparsity", "real", float(s_low), float(s_high)))
         for n in names:
             if self.cfg.scope == "per_layer":
-                dims.append(Dim(f"{n}.sparsity", "real", float(s_low), float(s_high)))
+                dims.append(Dim(f"{n}.keep", "real", KEEP_LOW, 1.0))
             dims.append(Dim(f"{n}.bits", "int", float(b_low), float(b_high)))
         return Space(dims)
 
@@ -146,51 +123,62 @@ class Auto(Method):
         return scalar
 
     def initial(self, names: list[str]) -> list[Config]:
-        """The uniform policies of `uniform_first` (combined's hand-set kind), proposed first."""
+        """Uniform policies, the same bits everywhere (`start_bits`: combined's hand-set kind)."""
         out = []
-        for sparsity, bits in self.cfg.uniform_first:
+        for bits in self.cfg.start_bits:
             config: Config = {f"{n}.bits": bits for n in names}
-            if self.cfg.scope == "global":
-                config["sparsity"] = sparsity
-            else:
-                config.update({f"{n}.sparsity": sparsity for n in names})
+            if self.cfg.scope == "per_layer":
+                config.update({f"{n}.keep": 1.0 for n in names})
             out.append(config)
         return out
 
     # --- one policy applied ------------------------------------------------------------
+    def fitted(self, baseline: keras.Model, data: Splits, policy: Policy) -> float:
+        """The policy's overall sparsity, fitted to the target once (`policy.fit`)."""
+        if policy not in self._fits:
+            bounds = (float(self.cfg.sparsity[0]), float(self.cfg.sparsity[1]))
+            self._fits[policy] = policies.fit(
+                baseline, data, policy, self._target, bounds, self.cfg.init, self.seed
+            )
+        return self._fits[policy]
+
     def compress(
-        self, baseline: keras.Model, data: Splits, config: Config, names: list[str], epochs: int
+        self,
+        baseline: keras.Model,
+        data: Splits,
+        config: Config,
+        names: list[str],
+        epochs: int,
+        t: float,
     ) -> tuple[keras.Model, dict[int, Any]]:
-        """Prune to the policy's sparsity (one global threshold, or each layer its own),
-        fine-tuning `epochs`, then k-means each layer's survivors into 2^bits shared values;
-        the plain model and its clustered kernels by weight index."""
-        sparsity, bits = policy_of(config, names)
-        pruned = prune_unstructured(
+        """The policy of `config` at overall sparsity t (fitted: `fitted`, which builds models,
+        so it runs before the caller seeds), fine-tuned `epochs`: the plain model and its
+        clustered kernels by weight index."""
+        return policies.apply(
             baseline,
             data,
-            sparsity=sparsity,
-            criterion="magnitude",
-            scope="global",  # a list of sparsities always prunes per layer
+            Policy.of(config, names),
+            t,
             epochs=epochs,
-            ramp=0.6,
-            frequency=10,
             fine=self.fine_tune,
+            init=self.cfg.init,
+            seed=self.seed,
         )
-        shared = cluster_model(pruned, bits, self.cfg.init, self.seed, "auto")
-        return strip_clusters(shared)
 
     def objective(self, baseline: keras.Model, data: Splits, names: list[str]):
         """A runner `Objective`: the policy at low fidelity, scored on val, sized on disk."""
 
         def trial(config: Config, seed: int) -> dict[str, Any]:
+            t = self.fitted(baseline, data, Policy.of(config, names))  # before the seeding
             seed_everything(seed)
-            model, tensors = self.compress(baseline, data, config, names, self.cfg.trial_epochs)
+            model, tensors = self.compress(baseline, data, config, names, self.cfg.trial_epochs, t)
             size = packed_bytes(model, tensors)
             nonzero = sum(int(np.count_nonzero(w)) for w in model.get_weights())
             val = evaluate(model, data.val)
             return {
                 "val_accuracy": val["accuracy"],
                 "val_loss": val["loss"],  # breaks ties of accuracy (a few hundred val samples)
+                "sparsity": t,  # fitted to the target
                 "params": nonzero,
                 "file_bytes": size,
                 "epochs_run": self.cfg.trial_epochs,
@@ -206,7 +194,7 @@ class Auto(Method):
 
         names = layer_names(baseline)
         space = self.space(names)
-        target = self.target(ref)
+        target = self._target = self.target(ref)
         score = self.score(target)
         algo = self.cfg.algorithm
         scfg = self.cfg.search_section()
@@ -266,9 +254,10 @@ class Auto(Method):
             "target_bytes": target,
             "algorithm": algo,
             "scope": self.cfg.scope,
-            "policy": describe(best.config, names),
+            "policy": Policy.of(best.config, names).describe(best.extra["sparsity"]),
             "trial": best.proposal,
             "trial_val_accuracy": best.val_accuracy,
+            "sparsity": best.extra["sparsity"],
             "config": dict(best.config),
             "names": names,
         }
@@ -278,6 +267,7 @@ class Auto(Method):
                 "proposal": t.proposal,
                 "evaluation": t.evaluation,
                 **{d: t.config.get(d) for d in space.names},
+                "sparsity": t.extra.get("sparsity"),
                 "val_accuracy": t.val_accuracy,
                 "artifact_bytes": t.file_bytes,
                 "within_target": int(0 < t.file_bytes <= target),
@@ -334,8 +324,9 @@ class Auto(Method):
         config, names = setting["config"], setting["names"]
         if key(config) in self._models:  # made by `full_fidelity` from the same seed
             model, tensors = self._models.pop(key(config))
-        else:
-            model, tensors = self.compress(baseline, data, config, names, self.cfg.epochs)
+        else:  # seeded by `run.run`; the fitted sparsity is in the setting (no model built)
+            t = setting["sparsity"]
+            model, tensors = self.compress(baseline, data, config, names, self.cfg.epochs, t)
         shown = {k: v for k, v in setting.items() if k not in ("config", "names")}
         shown.update(config)  # the policy's values, one column each in MLflow
         return save_quantized(shown, model, tensors, out_dir, sparsity=True)

@@ -180,11 +180,12 @@ class Auto(Section):
     target_bytes: int | None = Field(
         None, strict=True, ge=1, description="an integer ≥ 1 (artifact bytes), or null"
     )
-    # global: one sparsity searched (a global magnitude threshold allocates it over layers)
-    # and bits per layer; per_layer: each layer's sparsity searched too (AMC's space)
+    # global: bits per layer searched, one global magnitude threshold fitted to the target;
+    # per_layer: each layer's relative density searched too (AMC's per-layer sparsity)
     scope: Literal[PRUNE_SCOPES] = Choice("global", PRUNE_SCOPES)  # type: ignore[valid-type]
+    # the range the overall sparsity is fitted in (the target decides where)
     sparsity: list[Sparsity] = NumberList(
-        [0.0, 0.95], "two numbers ≥ 0 and < 1 (low, high)", min_length=2
+        [0.0, 0.99], "two numbers ≥ 0 and < 1 (low, high)", min_length=2
     )
     bits: list[ClusterBits] = NumberList(
         [1, 4], "two integers from 1 to 8 (low, high)", min_length=2
@@ -193,11 +194,10 @@ class Auto(Section):
     finalists: int = Int(2, ge=1)
     epochs: int = Int(12, ge=0)
     init: Literal[CLUSTER_INITS] = Choice("linear", CLUSTER_INITS)  # type: ignore[valid-type]
-    # uniform policies (one [sparsity, bits] for every layer, combined's hand-set kind) tried
-    # first: the search starts from what a person would set by hand
-    uniform_first: list[tuple[Sparsity, ClusterBits]] = Field(
-        [(0.9, 2), (0.7, 2)],
-        description="a list of [sparsity, bits] pairs (sparsity ≥ 0 and < 1, bits 1 to 8)",
+    # uniform policies (the same bits in every layer, sparsity fitted: combined's hand-set
+    # kind) tried first: the search starts from what a person would set by hand
+    start_bits: list[ClusterBits] = NumberList(
+        [2], "integers from 1 to 8 (within `bits`)", min_length=0
     )
 
     @model_validator(mode="after")
@@ -206,13 +206,11 @@ class Auto(Section):
             pair = getattr(self, name)
             if len(pair) != 2 or pair[0] > pair[1]:
                 raise KeyError_(name, f"must be [low, high] with low ≤ high, got {pair}")
-        for i, (sparsity, bits) in enumerate(self.uniform_first):
-            low, high = self.sparsity
-            if not (low <= sparsity <= high and self.bits[0] <= bits <= self.bits[1]):
+        for i, bits in enumerate(self.start_bits):
+            if not self.bits[0] <= bits <= self.bits[1]:
                 raise KeyError_(
-                    f"uniform_first[{i}]",
-                    f"[{sparsity}, {bits}] is outside the searched ranges: sparsity {low} to "
-                    f"{high}, bits {self.bits[0]} to {self.bits[1]}",
+                    f"start_bits[{i}]",
+                    f"{bits} is outside the searched bits {self.bits[0]} to {self.bits[1]}",
                 )
         if (self.target_ratio is None) == (self.target_bytes is None):
             raise KeyError_(
