@@ -537,6 +537,21 @@ BAD_PARAMS = [
         "must be a list of integers from 2 to 16, got 32",
     ),
     bad(
+        {"compress.auto.target_ratio": 0.5},
+        "compress.auto.target_ratio",
+        "must be a number > 1 (float32 weight bytes / artifact bytes), or null, got 0.5",
+    ),
+    bad(
+        {"compress.auto.bits": [4, 1]},
+        "compress.auto.bits",
+        "must be [low, high] with low ≤ high, got [4, 1]",
+    ),
+    bad(
+        {"compress.auto.algorithm": "pso", "compress.auto.algorithm_settings": {"particles": 40}},
+        "compress.auto.algorithm_settings.particles",
+        "must be ≤ compress.auto.budget (12), got 40",
+    ),
+    bad(
         {"compress.fine_tune.learning_rate": -1},
         "compress.fine_tune.learning_rate",
         "must be a number > 0 and ≤ 10, got -1",
@@ -821,7 +836,7 @@ def test_unreadable_params_file_through_every_stage(in_project, content, fragmen
 def test_table_size():
     """The fuzz table is as big as RELIABILITY.md says (update both together)."""
     assert len(BAD_PARAMS) >= 50
-    assert len(ENTRY_POINTS) == 20  # prepare, train, compress@×5, compress_report, search@×5,
+    assert len(ENTRY_POINTS) == 21  # prepare, train, compress@×6, compress_report, search@×5,
     # search_report, nas_metadata, nas@×3, nas_report, evaluate
 
 
