@@ -136,6 +136,8 @@ def test_search_contract_budget_determinism_resume_and_nested_runs(
     names = layer_names(mlp)
     # the uniform hand-set kind first: 2 bits everywhere, one global sparsity fitted
     assert trials[0].config == {f"{n}.bits": 2 for n in names}
+    # it always competes at full fidelity beside the best by low fidelity (finalists: 1)
+    assert trials[0].proposal in first.final and 1 <= len(first.final) <= 2
     target = first.winner["target_bytes"]
     assert target == int(ref["weight_bytes"] // 8)
     within = [t for t in trials if t.file_bytes <= target]

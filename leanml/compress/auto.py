@@ -78,11 +78,15 @@ class Auto(Method):
         self._fits: dict[Policy, float] = {}  # a policy's fitted overall sparsity
         self._target = 0  # bytes, set by `prepare`
 
-    def finalists(self) -> list[Trial]:
-        """The `finalists` best distinct policies by their low-fidelity score."""
+    def finalists(self, start: list[Config]) -> list[Trial]:
+        """The `finalists` best distinct policies by their low-fidelity score, and the uniform
+        `start` policies (the hand-set kind competes at full fidelity, as the baseline does in
+        a search: a mixed policy wins only by scoring higher on val)."""
         done = [t for t in self.trials if t.ok and not t.from_cache]
         ranked = sorted(done, key=lambda t: (-t.score, t.extra.get("val_loss", 0.0), t.proposal))
-        return ranked[: self.cfg.finalists]
+        starts = {key(c) for c in start}
+        chosen = ranked[: self.cfg.finalists]
+        return chosen + [t for t in ranked if key(t.config) in starts and t not in chosen]
 
     def full_fidelity(
         self, baseline: keras.Model, data: Splits, config: Config, names: list[str]
@@ -235,7 +239,7 @@ class Auto(Method):
         # fine-tuned `epochs` (from the seed the variant is made with) and the best val score
         # there wins, which spares the winner's curse of picking the luckiest short fine-tune.
         final = {}
-        for trial in self.finalists():
+        for trial in self.finalists(initial):
             final[trial.proposal] = self.full_fidelity(baseline, data, trial.config, names)
             val, size, loss = final[trial.proposal]
             tags = {"trial": trial.proposal}
