@@ -229,12 +229,13 @@ class StageRun:
 
         mlflow.log_artifact(str(path), artifact_path=folder)
 
-    def log_keras_model(self, model: Any, sample: Any, name: str = "model") -> None:
-        """Log a Keras model with its signature (from `sample`) and explicit requirements."""
+    def log_keras_model(self, model: Any, sample: Any, name: str = "model") -> Any:
+        """Log a Keras model with its signature (from `sample`) and explicit requirements;
+        returns MLflow's `ModelInfo` (its `model_uri` is what the registry takes)."""
         import mlflow
 
         signature = mlflow.models.infer_signature(sample, model.predict(sample, verbose=0))
-        mlflow.keras.log_model(
+        return mlflow.keras.log_model(
             model, name=name, signature=signature, pip_requirements=PIP_REQUIREMENTS
         )
 

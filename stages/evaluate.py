@@ -31,10 +31,25 @@ def main() -> None:
             run.log_artifact(path, folder.removeprefix("evaluate").strip("/") or None)
         run.set_tags({"best": rows[0]["name"], "candidates": len(rows)})
         splits = data.load_prepared(all_paths.prepare)
-        run.log_data(splits, read_json(all_paths.prepare.card), ("test",))
+        run.log_data(splits, read_json(all_paths.prepare.card), ("test",))  # fmt: skip
         # the pipeline run reads as a report: the headline as its description, all params
         headline = "\n## ".join(out.summary.read_text().split("\n## ")[:2])  # title, headline
         run.describe_parent(headline, cfg.model_dump())
+        # the picks, as loadable models in the Model Registry (aliases name the picks)
+        from leanml.report.leaderboard import baseline_row, smallest_within
+        from leanml.tracking_registry import register_picks
+
+        within = cfg.evaluate.within_pp
+        picks = {
+            "baseline": baseline_row(rows),
+            "best": rows[0],
+            f"smallest_within_{within:g}pp": smallest_within(rows, within),
+        }
+        card = read_json(all_paths.prepare.card)
+        registered = register_picks(
+            run, picks, card["dataset"], paths.project_root(), splits.test.x[:5]
+        )
+        run.set_tags({f"registry.{k}": v for k, v in registered.items()})
         best, small = rows[0], metrics.get("smallest_within_pp.name")
         print(
             f"evaluate: {len(rows)} candidates in {time.perf_counter() - start:.1f}s; best "

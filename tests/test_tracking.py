@@ -340,3 +340,33 @@ def test_datasets_and_the_parent_description_are_logged(tracking_cfg, tiny_split
     parent = client.get_run(parent_id).data
     assert parent.params["train.epochs"] == "30"
     assert parent.tags["mlflow.note.content"] == "# Evaluation 2"
+
+
+def test_the_evaluate_picks_are_registered_with_aliases(tracking_cfg, tmp_path, tiny_splits):
+    import mlflow
+    import numpy as np
+
+    from leanml import measure, models
+    from leanml.params import ModelSpec
+    from leanml.tracking_registry import register_picks
+
+    paths = {}
+    for name, width in (("train", 8), ("compress/prune/s50", 4)):
+        spec = ModelSpec.model_validate({"kind": "mlp", "mlp": {"hidden_units": [width]}})
+        model = models.build(spec, tiny_splits.input_shape, tiny_splits.n_classes)
+        paths[name] = measure.save_model(model, tmp_path / f"{width}.keras")
+    rows = [
+        {"name": n, "family": n.split("/")[0], "path": p.name, "accuracy": 0.9 - i / 10}
+        for i, (n, p) in enumerate(paths.items())
+    ]
+    picks = {"baseline": rows[0], "best": rows[0], "smallest_within_1.5pp": rows[1], "x": None}
+    with tracking.stage_run("evaluate", tracking_cfg) as run:
+        got = register_picks(run, picks, "digits", tmp_path, tiny_splits.test.x[:5])
+    assert got == {"baseline": "1", "best": "1", "smallest_within_1_5pp": "2"}
+    client = mlflow.MlflowClient()
+    version = client.get_model_version_by_alias("leanml-digits", "smallest_within_1_5pp")
+    assert version.tags["candidate"] == "compress/prune/s50"
+    assert float(version.tags["test.accuracy"]) == 0.8
+    loaded = mlflow.pyfunc.load_model("models:/leanml-digits@smallest_within_1_5pp")
+    direct = models.load(paths["compress/prune/s50"], "compress")(tiny_splits.test.x[:5])
+    assert np.allclose(loaded.predict(tiny_splits.test.x[:5]), np.asarray(direct), atol=1e-6)
