@@ -283,16 +283,34 @@ class StageRun:
             client.log_batch(self.parent_id, params=new[i : i + 100])
 
     @contextmanager
-    def child(self, name: str, params: Any = None, tags: dict | None = None) -> Iterator[StageRun]:
+    def child(
+        self,
+        name: str,
+        params: Any = None,
+        tags: dict | None = None,
+        span: tuple[int, int] | None = None,
+    ) -> Iterator[StageRun]:
         """A nested run under this one (a compressed variant, a search trial, a NAS child).
 
-        Ends FINISHED, FAILED on an exception, or KILLED on an interrupt.
+        Ends FINISHED, FAILED on an exception, or KILLED on an interrupt. `span`: (start, end)
+        in ms since the epoch when the work it records happened elsewhere or earlier (a trial
+        trained on a worker, logged when its result arrives): the run shows those times, so
+        its duration in the UI is the trial's training time.
         """
         import mlflow
 
         every = {**self.inherited, **(tags or {})}
         tags_ = {k: str(v) for k, v in every.items()}
-        run = mlflow.start_run(run_name=name, nested=True, tags=tags_)
+        if span is None:
+            run = mlflow.start_run(run_name=name, nested=True, tags=tags_)
+        else:
+            created = mlflow.MlflowClient().create_run(
+                mlflow.active_run().info.experiment_id,
+                start_time=span[0],
+                tags={**tags_, "mlflow.parentRunId": self.run_id},
+                run_name=name,
+            )
+            run = mlflow.start_run(run_id=created.info.run_id, nested=True)
         status = _end_status(None)
         try:
             nested = StageRun(run.info.run_id, self.parent_id, self.inherited)
@@ -304,6 +322,8 @@ class StageRun:
             raise
         finally:
             mlflow.end_run(status)
+            if span is not None:  # end_run stamps "now": the work ended at span[1]
+                mlflow.MlflowClient().set_terminated(run.info.run_id, status, end_time=span[1])
 
 
 @contextmanager

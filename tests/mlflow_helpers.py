@@ -19,6 +19,8 @@ def runs(cfg: Tracking) -> list[dict]:
                 "run_id": r.info.run_id,
                 "name": r.info.run_name,
                 "status": r.info.status,
+                "start_time": r.info.start_time,
+                "end_time": r.info.end_time,
                 "parent": r.data.tags.get("mlflow.parentRunId"),
                 "tags": dict(r.data.tags),
                 "params": dict(r.data.params),

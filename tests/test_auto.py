@@ -165,6 +165,12 @@ def test_search_contract_budget_determinism_resume_and_nested_runs(
     assert len(stage_runs) == 3 and len(trial_runs) == 10
     assert {r["parent"] for r in trial_runs} <= {r["run_id"] for r in stage_runs}
     assert all("artifact_bytes" in r["metrics"] for r in trial_runs)
+    # a trial's run spans its training (logged when it ended, dated when it ran)
+    for r in trial_runs:
+        seconds = r["metrics"]["seconds"]
+        assert seconds > 0.1 and abs((r["end_time"] - r["start_time"]) / 1000 - seconds) < 0.01
+    stage = next(r for r in stage_runs if r["run_id"] == trial_runs[0]["parent"])
+    assert stage["start_time"] <= trial_runs[0]["start_time"] <= trial_runs[0]["end_time"]
 
 
 def test_the_winner_is_fine_tuned_and_saved_as_a_variant(mlp, tiny_splits, tmp_path, tracking_cfg):

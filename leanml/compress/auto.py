@@ -207,7 +207,7 @@ class Auto(Method):
 
         def on_trial(t: Trial) -> None:
             tags = {"status": t.status, "from_cache": t.from_cache, "seed": t.seed}
-            with ctx.run.child(f"trial-{t.proposal:03d}", t.config, tags) as child:
+            with ctx.run.child(f"trial-{t.proposal:03d}", t.config, tags, t.span) as child:
                 child.log_metrics(
                     {
                         "val_accuracy": t.val_accuracy,

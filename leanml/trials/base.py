@@ -60,6 +60,15 @@ class Trial:
     def pruned(self) -> bool:
         return self.status == "pruned"
 
+    @property
+    def span(self) -> tuple[int, int] | None:
+        """When it trained (ms since the epoch: start, end), for its MLflow run; None for a
+        cache hit or a row without the start time."""
+        started = self.extra.get("started_ms")
+        if started is None or self.from_cache:
+            return None
+        return int(started), int(started + 1000 * self.seconds)
+
 
 @dataclass
 class Report:

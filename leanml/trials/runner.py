@@ -232,6 +232,7 @@ def _evaluate(
 ) -> Trial:
     """Train one trial (here or on a worker); never raises for a broken trial."""
     s = trial_seed(seed, index)
+    started_ms = int(time.time() * 1000)  # when it began training, for its MLflow run's span
     start = time.perf_counter()
     try:
         with deadline.limit(timeout):
@@ -258,9 +259,12 @@ def _evaluate(
         seed=s,
         error=error or ("loss became NaN/inf" if status == "diverged" else ""),
         extra={
-            k: v
-            for k, v in out.items()
-            if k not in {"val_accuracy", "params", "file_bytes", "status", "error"}
+            **{
+                k: v
+                for k, v in out.items()
+                if k not in {"val_accuracy", "params", "file_bytes", "status", "error"}
+            },
+            "started_ms": started_ms,
         },
         epochs=int(out.get("epochs_run", 0)),
     )

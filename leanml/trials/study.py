@@ -119,7 +119,7 @@ def execute(
 
     def on_trial(t: Trial) -> None:
         tags = {"status": t.status, "from_cache": t.from_cache, "seed": t.seed}
-        with run.child(f"trial-{t.proposal:03d}", t.config, tags) as child:
+        with run.child(f"trial-{t.proposal:03d}", t.config, tags, t.span) as child:
             child.log_metrics(
                 {
                     "val_accuracy": t.val_accuracy,
