@@ -148,8 +148,20 @@ def test_compress_stages(project):
             assert files and all(f.stat().st_size > 0 for f in files)
         assert (reports / "accuracy.png").read_bytes()[:4] == b"\x89PNG"
         stage = next(r for r in runs if r.info.run_name == f"compress@{method}")
-        variants = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == stage.info.run_id]
+        children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == stage.info.run_id]
+        # compress@auto's search: its trials and full-fidelity finalists beside the variant
+        searched = [r for r in children if r.info.run_name.startswith(("trial-", "finalist-"))]
+        variants = [r for r in children if r not in searched]
         assert sorted(r.info.run_name for r in variants) == sorted(r["variant"] for r in rows)
+        if method == "auto":
+            trials = list(csv.DictReader((project / "models/compress/auto/trials.csv").open()))
+            assert len([r for r in searched if r.info.run_name.startswith("trial-")]) == len(
+                {r["proposal"] for r in trials if r["from_cache"] == "False"}
+            )
+            assert metrics["search.evaluations"] == 2 and rows[0]["policy"]
+            assert all(r.data.tags["stage"] == "compress@auto" for r in searched)
+        else:
+            assert not searched
         for run in variants:
             assert "test_accuracy" in run.data.metrics and run.data.tags["method"] == method
             assert client.list_artifacts(run.info.run_id, "model")
