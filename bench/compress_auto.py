@@ -9,7 +9,8 @@ variant's artifact bytes: per-layer sparsity and bits searched (`--budget` polic
 search's extra epochs are reported. Selection reads val only; the table reports test.
 
 Run from the project root with the venv active, after `dvc repro prepare`:
-`python bench/compress_auto.py [--seeds 5] [--budget 12] [--algorithm tpe] [mlp] [cnn]`.
+`python bench/compress_auto.py [--seeds 5] [--budget 12] [--finalists 2] [--algorithm tpe]
+[mlp] [cnn]`.
 Writes bench/out/compress_auto_<kind>_<algorithm>.json and prints Markdown tables.
 """
 
@@ -42,7 +43,7 @@ class NullRun:
         return None
 
 
-def run(kind: str, seeds: int, budget: int, algorithm: str) -> dict:
+def run(kind: str, seeds: int, budget: int, algorithm: str, finalists: int = 2) -> dict:
     from leanml import compress, data, measure, params, paths
     from leanml.compress import run as sweep
     from leanml.train import train_and_score
@@ -67,6 +68,7 @@ def run(kind: str, seeds: int, budget: int, algorithm: str) -> dict:
                         "auto": {
                             "algorithm": algorithm,
                             "budget": budget,
+                            "finalists": finalists,
                             "target_ratio": None,
                             "target_bytes": int(row["artifact_bytes"]),
                         }
@@ -159,10 +161,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--budget", type=int, default=12)
     parser.add_argument("--algorithm", default="tpe")
+    parser.add_argument("--finalists", type=int, default=2)
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     for kind in args.kinds:
-        result = run(kind, args.seeds, args.budget, args.algorithm)
+        result = run(kind, args.seeds, args.budget, args.algorithm, args.finalists)
         target = OUT / f"compress_auto_{kind}_{args.algorithm}.json"
         target.write_text(json.dumps(result, indent=1))
         print(table(result))

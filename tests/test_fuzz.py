@@ -549,7 +549,7 @@ BAD_PARAMS = [
     bad(
         {"compress.auto.algorithm": "pso", "compress.auto.algorithm_settings": {"particles": 40}},
         "compress.auto.algorithm_settings.particles",
-        "must be ≤ compress.auto.budget (12), got 40",
+        "must be ≤ compress.auto.budget (8), got 40",
     ),
     bad(
         {"compress.fine_tune.learning_rate": -1},

@@ -169,7 +169,7 @@ class Auto(Section):
     algorithm_settings: dict[str, Any] = Field(
         {}, description="a mapping of the chosen algorithm's settings (as in search.<algorithm>)"
     )
-    budget: int = Int(12, ge=1)
+    budget: int = Int(8, ge=1)
     target_ratio: float | None = Field(
         25.0,
         strict=True,
@@ -191,7 +191,7 @@ class Auto(Section):
         [1, 4], "two integers from 1 to 8 (low, high)", min_length=2
     )
     trial_epochs: int = Int(2, ge=0)
-    finalists: int = Int(2, ge=1)
+    finalists: int = Int(1, ge=1)
     epochs: int = Int(12, ge=0)
     init: Literal[CLUSTER_INITS] = Choice("linear", CLUSTER_INITS)  # type: ignore[valid-type]
     # uniform policies (the same bits in every layer, sparsity fitted: combined's hand-set
