@@ -6,6 +6,24 @@ import time
 from leanml import data, params, paths, stage, tracking
 from leanml.io import read_json
 
+# What the pipeline's parent run shows of the evaluation: a dozen numbers, not every metric.
+HEADLINE = (
+    "candidates",
+    "test_samples",
+    "one_sample_pp",
+    "best_significant",
+    "baseline.accuracy",
+    "baseline.bytes",
+    "best.accuracy",
+    "best.delta_pp",
+    "best.bytes",
+    "smallest_within_pp.accuracy",
+    "smallest_within_pp.delta_pp",
+    "smallest_within_pp.bytes",
+    "smallest_within_pp.ratio_weights",
+    "pareto.size_front",
+)
+
 
 def main() -> None:
     cfg = params.load()  # first: bad params stop the stage before TensorFlow is imported
@@ -22,7 +40,8 @@ def main() -> None:
             all_paths, cfg, on_warning=lambda m: print(m, file=sys.stderr)
         )
         run.log_metrics(metrics)
-        run.log_parent_metrics({f"evaluate.{k}": v for k, v in metrics.items()})
+        # the pipeline run carries the headline only (the stage run has every metric)
+        run.log_parent_metrics({f"evaluate.{k}": metrics[k] for k in HEADLINE if k in metrics})
         run.log_parent_table(rows, "evaluate/leaderboard.json")
         for path in out.written:
             folder = "evaluate" if path.parent == out.leaderboard.parent else None

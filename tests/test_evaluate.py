@@ -442,9 +442,15 @@ def test_stage_logs_everything_to_the_parent_run(layout, tracking_cfg, monkeypat
     assert child["parent"] == parent["run_id"] and child["status"] == "FINISHED"
     assert parent["metrics"]["evaluate.candidates"] == 3
     assert "evaluate.best.accuracy" in parent["metrics"]
+    assert set(parent["metrics"]) <= {f"evaluate.{k}" for k in stage.HEADLINE}  # headline only
+    assert parent["tags"]["mlflow.note.content"].startswith("# Evaluation")
+    assert parent["params"]["evaluate.within_pp"] == "1.0"
     import mlflow
 
     client = mlflow.MlflowClient()
+    best = client.get_model_version_by_alias("leanml-digits", "best")
+    assert float(best.tags["test.accuracy"]) == child["metrics"]["best.accuracy"]
+    assert child["tags"]["registry.baseline"] in {"1", "2", "3"}
     logged = {a.path for a in client.list_artifacts(parent["run_id"], "evaluate")}
     assert {
         "evaluate/leaderboard.csv",
