@@ -279,7 +279,7 @@ class MetaNAS(Algorithm):
 def transfer_plan(model, source) -> tuple[list[str], dict[str, str]]:
     """Which layers of `model` may take `source`'s weights, and why each other one may not.
 
-    None when the input shapes differ (filters learned on 8 x 8 images do not fit 28 x 28 ones:
+    No layer when the input shapes differ (filters learned on 8 x 8 images do not fit 28 x 28 ones:
     issue 17 measured such children 0.11-0.28 below a fresh baseline); else per layer: same
     name and same weight shapes, never the output layer (its classes are the source's).
     """
