@@ -68,7 +68,7 @@ bench-search: $(STAMP)
 	$(BIN)/python bench/search.py --seeds 5 --epoch-budget 60
 
 bench-nas: $(STAMP)
-	$(BIN)/python bench/nas.py --budget 12 --seeds 3 --epochs 4
+	$(BIN)/python bench/nas.py --budget 10 --seeds 5 --epochs 6
 
 bench-compress: $(STAMP)
 	$(BIN)/python bench/compress.py mlp cnn

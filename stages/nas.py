@@ -45,6 +45,8 @@ def main() -> None:
         if strategy == "meta":
             rows, models = load_metadataset(meta_file)
             extra = {"rows": rows, "target": meta_features(splits), "models": models}
+            # transfer only where it fits: the warm starts are checked on the target's shapes
+            extra |= {"input_shape": splits.input_shape, "n_classes": splits.n_classes}
             inputs = [meta_file]
         initial = [space.baseline(cfg.train.model)] if ncfg.include_baseline else []
         algorithm = nas.create(strategy, space, ncfg, base.seed, initial, **extra)

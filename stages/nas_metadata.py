@@ -9,9 +9,10 @@ def main() -> None:
     out = paths.load().nas_metadata
     base, ncfg = cfg.base, cfg.nas
 
-    from leanml.nas.meta import build_metadataset, earlier_runs
+    from leanml.nas.meta import build_metadataset
     from leanml.nas.objective import train_child
     from leanml.nas.space import ArchSpace
+    from leanml.nas.tasks import describe_sources, earlier_runs, excluded_tag
 
     used = {
         "base": {"seed": base.seed, "dataset": base.dataset, "npz_path": base.npz_path},
@@ -23,13 +24,15 @@ def main() -> None:
         def train(space, arch, splits, seed):
             return train_child(space, arch, splits, fit, seed)
 
-        # With digits as the target, its digits source tasks come from the train split only.
-        digits_xy = target_x = None
+        # With digits as the target, its digits source tasks come from the train split only:
+        # kept (no val/test image reaches them), reported as the same data, not transfer.
+        digits_xy = None
         if base.dataset == "digits":
             train_split = data.load_prepared(paths.load().prepare).train
             digits_xy = (train_split.x, train_split.y)
-        elif base.dataset == "npz":  # a user's table may be one of the bundled source tables
-            target_x = data.load("npz", base.npz_path)[0]
+        # the target's samples as loaded (every split): a bundled task with the same data or
+        # a split of it (a user's wine.npz is the bundled wine) is left out
+        target_x = data.load(base.dataset, base.npz_path)[0]
         payload = build_metadataset(
             lambda image: ArchSpace(ncfg.space, image_input=image),
             train,
@@ -48,9 +51,13 @@ def main() -> None:
             features = next(r["features"] for r in earlier if r["task"] == task)
             payload["tasks"].append({"task": task, "features": features, "best_score": best})
         write_json(out.data, payload)
+        print(describe_sources(payload))
+        run.set_tags({"sources.excluded": excluded_tag(payload) or "none"})
         metrics = {
             "tasks": len(payload["tasks"]),
             "rows": len(payload["rows"]),
+            "excluded_tasks": len(payload["excluded"]),
+            "same_data_tasks": len(payload["same_data"]),
             **{f"best.{t['task']}": t["best_score"] for t in payload["tasks"]},
         }
         write_json(out.metrics, metrics)

@@ -2,16 +2,18 @@
 
 1. A meta-dataset of (task meta-features, architecture, val accuracy) is built once, by its own
    cached DVC stage (`nas_metadata`), from source tasks that ship with the project: disjoint
-   class subsets of the digits data, scikit-learn's bundled iris / wine / breast-cancer, and
-   seeded synthetic classification tasks. The best model of each source task is kept for
-   weight transfer.
+   class subsets of the digits data (of its train split when digits is the target),
+   scikit-learn's bundled iris / wine / breast-cancer, and seeded synthetic classification
+   tasks. The best model of each source task is kept for weight transfer.
 2. Meta-features: log sample and feature counts, class count, normalised class entropy, and two
    landmarkers (validation accuracy of 1-nearest-neighbour and of logistic regression).
 3. On the target task, source tasks are ranked by distance in z-scored meta-feature space; the
    best architectures of the nearest tasks are tried first (warm start, as auto-sklearn), then a
    random-forest surrogate trained on the meta-dataset (and on every target result so far)
-   ranks random candidates and the best untried one is trained next. Warm-start children whose
-   layer shapes fit are initialised from the source model's weights (transfer).
+   ranks random candidates and the best untried one is trained next. Warm-start children are
+   initialised from the source model's weights (transfer) only where they fit: the same input
+   shape, then layer by layer the same weight shapes (`transfer_plan`); each choice is logged.
+4. The target's own data never serves as a source (`tasks.select_sources`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np
 from leanml.data import Splits
 from leanml.errors import LeanmlError
 from leanml.nas.space import Arch, ArchSpace
-from leanml.nas.tasks import source_tasks
+from leanml.nas.tasks import bundled_tasks, select_sources, split_task
 from leanml.trials.base import Algorithm
 
 FEATURES = (
@@ -119,6 +121,8 @@ class MetaNAS(Algorithm):
         rows: list[MetaRow],
         target: dict[str, float],
         models: dict[str, str] | None = None,
+        input_shape: tuple[int, ...] | None = None,
+        n_classes: int | None = None,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
@@ -165,6 +169,13 @@ class MetaNAS(Algorithm):
                         f"[{', '.join(self.space.kinds)}])"
                     )
                     print(f"nas@meta: {self.no_transfer[k]}")
+        # with the target's shapes known, every other warm start is checked layer by layer
+        self.transfers: list[dict] = []
+        if cfg.transfer and input_shape is not None and n_classes is not None:
+            for arch, task in self.warm:
+                k = json.dumps(arch, sort_keys=True)
+                if task in self.models and k not in self.no_transfer:
+                    self._check_transfer(arch, task, tuple(input_shape), n_classes)
         # the baseline (no source task: not transferred) first, then the meta warm starts
         self.warm = [(dict(arch), "baseline") for arch in self.take_initial()] + self.warm
         self.transfer_from: dict[str, str] = {}
@@ -176,8 +187,28 @@ class MetaNAS(Algorithm):
                 "distances": distances,
                 "warm_start": [{"task": t, "arch": a} for a, t in self.warm],
                 "transfer_skipped": sorted(set(self.no_transfer.values())),
+                "transfer": self.transfers,
             }
         ]
+
+    def _check_transfer(self, arch: Arch, task: str, input_shape: tuple, n_classes: int) -> None:
+        """Plan this warm start's transfer on real models; log it in one line; none fits: skip."""
+        import keras
+
+        source = keras.models.load_model(self.models[task], safe_mode=True, compile=False)
+        child = self.space.build(arch, input_shape, n_classes)
+        copied, skipped = transfer_plan(child, source)
+        self.transfers.append({"task": task, "arch": arch, "copied": copied, "skipped": skipped})
+        why = "; ".join(f"{name}: {reason}" for name, reason in skipped.items())
+        if not copied:
+            k = json.dumps(arch, sort_keys=True)
+            self.no_transfer[k] = f"warm start from {task}: not initialised from its model ({why})"
+            print(f"nas@meta: {self.no_transfer[k]}")
+        else:
+            print(
+                f"nas@meta: warm start from {task}: {len(copied)} layer(s) initialised from its "
+                f"model ({', '.join(copied)})" + (f"; skipped {why}" if skipped else "")
+            )
 
     def _fit_to_space(self, arch: Arch) -> Arch:
         """Map a source architecture into the target space (e.g. conv → dense on tabular data)."""
@@ -245,63 +276,41 @@ class MetaNAS(Algorithm):
         return self.transfer_from.get(json.dumps(arch, sort_keys=True))
 
 
+def transfer_plan(model, source) -> tuple[list[str], dict[str, str]]:
+    """Which layers of `model` may take `source`'s weights, and why each other one may not.
+
+    No layer when the input shapes differ (filters learned on 8 x 8 images do not fit 28 x 28 ones:
+    issue 17 measured such children 0.11-0.28 below a fresh baseline); else per layer: same
+    name and same weight shapes, never the output layer (its classes are the source's).
+    """
+    mine, theirs = tuple(model.input_shape[1:]), tuple(source.input_shape[1:])
+    if mine != theirs:
+        return [], {"input": f"the source's input shape {theirs} is not the target's {mine}"}
+    by_name = {layer.name: layer for layer in source.layers}
+    copied, skipped = [], {}
+    for layer in model.layers:
+        if layer.name == "output" or not layer.weights:
+            continue
+        other = by_name.get(layer.name)
+        shapes = [tuple(w.shape) for w in layer.weights]
+        if other is None:
+            skipped[layer.name] = "not in the source"
+        elif [tuple(w.shape) for w in other.weights] != shapes:
+            skipped[layer.name] = f"shapes {[tuple(w.shape) for w in other.weights]} != {shapes}"
+        else:
+            copied.append(layer.name)
+    return copied, skipped
+
+
 def transfer_weights(model, source_path: str | Path) -> int:
-    """Copy weights of same-named layers whose shapes fit; return how many layers were copied."""
+    """Copy the weights `transfer_plan` allows; return how many layers were copied."""
     import keras
 
     source = keras.models.load_model(source_path, safe_mode=True, compile=False)
-    by_name = {layer.name: layer for layer in source.layers}
-    copied = 0
-    for layer in model.layers:
-        other = by_name.get(layer.name)
-        if other is None or layer.name == "output" or not layer.weights:
-            continue
-        theirs = other.get_weights()
-        if [w.shape for w in theirs] == [w.shape for w in layer.get_weights()]:
-            layer.set_weights(theirs)
-            copied += 1
-    return copied
-
-
-def earlier_runs(folder: Path, space: ArchSpace) -> list[dict]:
-    """Meta-dataset rows from earlier NAS runs a user kept: `<folder>/<name>/trials.csv` and
-    `strategy.json` copied from `reports/nas/<strategy>/` of any earlier run (any dataset).
-
-    The run's task is described by the meta-features its `strategy.json` recorded; rows whose
-    decisions do not fit `space` (an image space is the widest) are skipped.
-    """
-    import csv
-
-    rows = []
-    for trials in sorted(Path(folder).glob("*/trials.csv")):
-        info = trials.with_name("strategy.json")
-        if not info.is_file():
-            print(f"nas_metadata: skipping {trials}: no strategy.json beside it")
-            continue
-        features = json.loads(info.read_text()).get("target_features")
-        if not features or set(features) != set(FEATURES):
-            print(f"nas_metadata: skipping {trials}: strategy.json has no target_features")
-            continue
-        with open(trials) as handle:
-            for record in csv.DictReader(handle):
-                if record.get("status") != "ok" or record.get("from_cache") == "True":
-                    continue
-                arch = {}
-                for d in space.decisions:
-                    value = next((c for c in d.choices if str(c) == record.get(d.name)), None)
-                    if value is None:
-                        break
-                    arch[d.name] = value
-                else:
-                    rows.append(
-                        {
-                            "task": f"run:{trials.parent.name}",
-                            "features": features,
-                            "arch": space.canonical(arch),
-                            "score": float(record["val_accuracy"]),
-                        }
-                    )
-    return rows
+    copied, _ = transfer_plan(model, source)
+    for name in copied:
+        model.get_layer(name).set_weights(source.get_layer(name).get_weights())
+    return len(copied)
 
 
 def build_metadataset(
@@ -317,13 +326,18 @@ def build_metadataset(
     """Train `n_archs` sampled architectures on every source task; keep each task's best model.
 
     `space_for(image_input)` gives the architecture space; `train(space, arch, splits, seed)`
-    returns (TrainResult). Returns the JSON payload of the metadata stage.
+    returns (TrainResult). `target_x` (the target's samples, every split): the tasks with the
+    same data or a split of it are left out (`tasks.exclusion`), listed in `excluded`; tasks
+    built from `digits_xy` (the digits target's train split) are kept and listed in
+    `same_data`. Returns the JSON payload of the metadata stage.
     """
     from leanml import measure
 
     rows, models, tasks_out = [], {}, []
     rng = np.random.default_rng(seed)
-    for name, splits in source_tasks(seed, synthetic, digits_xy, target_x):
+    kept, excluded = select_sources(bundled_tasks(seed, synthetic, digits_xy), target_x)
+    same_data = [t.name for t in kept if t.from_target_train]
+    for name, splits in (split_task(task, seed) for task in kept):
         try:
             space = space_for(len(splits.input_shape) == 3)
         except LeanmlError:  # kinds: [conv] and a tabular source task: nothing to sample
@@ -343,4 +357,5 @@ def build_metadataset(
         models[name] = path.name  # relative to the metadata file's folder
         tasks_out.append({"task": name, "features": features, "best_score": best[0]})
         print(f"nas_metadata: {name}: {n_archs} architectures, best {best[0]:.4f}")
-    return {"rows": rows, "models": models, "tasks": tasks_out}
+    payload = {"rows": rows, "models": models, "tasks": tasks_out, "excluded": excluded}
+    return payload | {"same_data": same_data}
