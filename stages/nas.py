@@ -46,6 +46,8 @@ def main() -> None:
             rows, models = load_metadataset(meta_file)
             extra = {"rows": rows, "target": meta_features(splits), "models": models}
             inputs = [meta_file]
+        if strategy == "enas":  # its supernet trains on the train split, scores on val
+            extra = {"data": splits}
         initial = [space.baseline(cfg.train.model)] if ncfg.include_baseline else []
         algorithm = nas.create(strategy, space, ncfg, base.seed, initial, **extra)
         fp = fingerprint(used, card["sha256"], *inputs)
