@@ -48,6 +48,8 @@ def main() -> None:
             # transfer only where it fits: the warm starts are checked on the target's shapes
             extra |= {"input_shape": splits.input_shape, "n_classes": splits.n_classes}
             inputs = [meta_file]
+        if strategy == "enas":  # its supernet trains on the train split, scores on val
+            extra = {"data": splits}
         initial = [space.baseline(cfg.train.model)] if ncfg.include_baseline else []
         algorithm = nas.create(strategy, space, ncfg, base.seed, initial, **extra)
         fp = fingerprint(used, card["sha256"], *inputs)

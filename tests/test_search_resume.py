@@ -40,6 +40,7 @@ def prepared(tmp_path_factory):
     cfg["nas"]["fit"].update({"epochs": 1, "early_stopping_patience": 0})
     cfg["nas"]["final_fit"] = {"epochs": 1, "early_stopping_patience": 0}
     cfg["nas"]["space"]["max_layers"] = 2
+    cfg["nas"]["enas"]["children"] = 4  # enas trains its 4 best candidates (the budget)
     (root / "params.yaml").write_text(yaml.safe_dump(cfg))
     env = project_env({"LEANML_ROOT": str(root), "LEANML_PIPELINE": "resume-test"})
     subprocess.run(
@@ -188,26 +189,32 @@ def _table(path):
     return [row[:drop] + row[drop + 1 :] for row in rows]
 
 
-def test_nas_killed_mid_run_resumes_to_the_uninterrupted_result(prepared, tmp_path):
+@pytest.mark.parametrize("strategy", ["rl", "enas"])
+def test_nas_killed_mid_run_resumes_to_the_uninterrupted_result(prepared, tmp_path, strategy):
     # the uninterrupted run, in a copy of its own, alongside the run that gets killed (the two
     # processes share the two cores instead of running one after the other)
     reference, ref_env = _copy(prepared, tmp_path / "reference")
     root, env = _copy(prepared, tmp_path / "killed")
-    uninterrupted = _start(reference, ref_env, "nas", "rl")
-    out, models = root / "reports/nas/rl", root / "models/nas/rl"
+    uninterrupted = _start(reference, ref_env, "nas", strategy)
+    out, models = root / f"reports/nas/{strategy}", root / f"models/nas/{strategy}"
 
-    proc = _start(root, env, "nas", "rl")
-    _wait_for_trials(models / "checkpoint.jsonl", 3, proc)  # mid-way through update 2
+    proc = _start(root, env, "nas", strategy)
+    # rl: mid-way through update 2; enas: after its supernet phase, 3 of its 4 children
+    _wait_for_trials(models / "checkpoint.jsonl", 3, proc)
     proc.kill()
     proc.wait(timeout=60)
     done_before = len((models / "checkpoint.jsonl").read_text().splitlines()) - 1
     assert done_before < 4, "killed after the last child: nothing left to resume"
     _, ref_err = uninterrupted.communicate(timeout=600)
     assert uninterrupted.returncode == 0, ref_err
-    err = _finish(root, env, "nas", "rl")
+    err = _finish(root, env, "nas", strategy)
     assert err.count("[replayed") == done_before  # finished children were not retrained
-    assert _table(out / "trials.csv") == _table(reference / "reports/nas/rl/trials.csv")
-    # the controller's log, too
-    assert (out / "strategy.json").read_text() == (
-        reference / "reports/nas/rl/strategy.json"
-    ).read_text()
+    ref_out = reference / f"reports/nas/{strategy}"
+    assert _table(out / "trials.csv") == _table(ref_out / "trials.csv")
+    # the controller's log, too (enas: its supernet phase, redone by the resumed run)
+    assert (out / "strategy.json").read_text() == (ref_out / "strategy.json").read_text()
+    if strategy == "enas":
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["controller_updates"] == 100 and metrics["evaluations"] == 4
+        assert (out / "metrics.json").read_text() == (ref_out / "metrics.json").read_text()
+        assert json.loads((out / "timings.json").read_text())["supernet_seconds"] > 0

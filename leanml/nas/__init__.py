@@ -14,6 +14,7 @@ STRATEGIES = Registry(
         "rl": "leanml.nas.rl:RLNAS",
         "meta": "leanml.nas.meta:MetaNAS",
         "random": "leanml.nas.random:RandomNAS",
+        "enas": "leanml.nas.enas:ENAS",
     },
 )
 

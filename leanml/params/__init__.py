@@ -51,6 +51,7 @@ from leanml.params.execution import (
     Execution,
 )
 from leanml.params.nas import (
+    ENAS,
     RL,
     Meta,
     Nas,
@@ -159,6 +160,7 @@ __all__ = [
     "Compress",
     "NasSpace",
     "Reward",
+    "ENAS",
     "RL",
     "Meta",
     "Nas",

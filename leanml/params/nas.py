@@ -75,6 +75,35 @@ class RL(Section):
     entropy_weight: float = Float(0.01, ge=0)
 
 
+class ENAS(RL):
+    """Weight sharing (ENAS): the rl controller's settings, a supernet, the final children.
+
+    Defaults differ from `nas.rl`'s where the controller gets a hundred cheap rewards instead
+    of a few full trainings: the independent controller (an LSTM update costs ~0.25 s here)
+    and one child per update, as in the ENAS paper.
+    """
+
+    controller: Literal["lstm", "independent"] = Choice("independent", ("lstm", "independent"))
+    learning_rate: float = Float(0.05, gt=0, le=1)
+    children_per_update: int = Int(1, ge=1)
+    updates: int = Int(100, ge=1)
+    supernet_steps: int = Int(3, ge=1)
+    warmup_steps: int = Int(50, ge=0)
+    batch_size: int = Int(64, ge=1)
+    supernet_learning_rate: float = Float(0.003, gt=0, le=1)
+    reward_samples: int = Int(512, ge=1)
+    candidates: int = Int(30, ge=1)
+    children: int = Int(2, ge=1)
+
+    @model_validator(mode="after")
+    def _enough_candidates(self) -> ENAS:
+        if self.children > self.candidates:
+            raise KeyError_(
+                "children", f"must be ≤ candidates ({self.candidates}), got {self.children}"
+            )
+        return self
+
+
 class Meta(Section):
     neighbours: int = Int(2, ge=1)
     warm_start: int = Int(3, ge=0)
@@ -104,6 +133,7 @@ class Nas(Section):
     reward: Reward = Reward()
     rl: RL = RL()
     meta: Meta = Meta()
+    enas: ENAS = ENAS()
 
     @model_validator(mode="after")
     def _fits_budget(self) -> Nas:
@@ -111,5 +141,10 @@ class Nas(Section):
             raise KeyError_(
                 "rl.children_per_update",
                 f"must be ≤ nas.budget ({self.budget}), got {self.rl.children_per_update}",
+            )
+        if self.enas.children > self.budget:
+            raise KeyError_(
+                "enas.children",
+                f"must be ≤ nas.budget ({self.budget}), got {self.enas.children}",
             )
         return self

@@ -76,6 +76,8 @@ class Report:
 
     log: list[dict] = field(default_factory=list)  # JSON-ready, written beside the trials
     steps: list[tuple[int, dict[str, float]]] = field(default_factory=list)  # tracked per step
+    # run totals joining the stage's metrics (a `*_seconds` key goes to its timings)
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 class Algorithm(ABC):

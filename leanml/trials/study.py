@@ -200,6 +200,7 @@ def execute(
         "pareto_size": len(front),
         "search_seconds": seconds,
         **{f"best_{k}": v for k, v in measured.items()},
+        **algorithm.report().metrics,  # e.g. a weight-sharing controller's updates
     }
     columns = list(next(_rows(trials[:1], study.names)))
     write_csv(out.trials, _rows(trials, study.names), columns)
