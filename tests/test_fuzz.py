@@ -836,8 +836,8 @@ def test_unreadable_params_file_through_every_stage(in_project, content, fragmen
 def test_table_size():
     """The fuzz table is as big as RELIABILITY.md says (update both together)."""
     assert len(BAD_PARAMS) >= 50
-    assert len(ENTRY_POINTS) == 21  # prepare, train, compress@×6, compress_report, search@×5,
-    # search_report, nas_metadata, nas@×3, nas_report, evaluate
+    assert len(ENTRY_POINTS) == 22  # prepare, train, compress@×6, compress_report, search@×5,
+    # search_report, nas_metadata, nas@×4, nas_report, evaluate
 
 
 COMPRESS = "|".join(members("compress"))
@@ -854,8 +854,11 @@ COMPRESS = "|".join(members("compress"))
             ["stages/search.py"],
             "search: algorithm: must be one of ga, pso, bayes, random, tpe, got ''",
         ),
-        (["stages/nas.py", "nope"], "nas: strategy: must be one of rl, meta, random, got 'nope'"),
-        (["stages/nas.py"], "nas: strategy: must be one of rl, meta, random, got ''"),
+        (
+            ["stages/nas.py", "nope"],
+            "nas: strategy: must be one of rl, meta, random, enas, got 'nope'",
+        ),
+        (["stages/nas.py"], "nas: strategy: must be one of rl, meta, random, enas, got ''"),
         (
             ["stages/compress.py", "nope"],
             "compress: unknown method 'nope'; registered methods are prune, quantize, lowrank, combined",

@@ -32,7 +32,7 @@ from tests.conftest import ROOT, copy_project, project_env
         (
             ["nas/rl", "nas/foo"],
             "compress.sources[1]: must be 'search/<algo>' (ga, pso, bayes, random, tpe), "
-            "'nas/<strategy>' (rl, meta, random), or 'search' or 'nas' (the family's member "
+            "'nas/<strategy>' (rl, meta, random, enas), or 'search' or 'nas' (the family's member "
             "whose kept model has the highest val accuracy), got 'nas/foo'",
         ),
         (["train"], "compress.sources[0]: 'train' is always compressed (the compress@<method>"),
@@ -72,6 +72,7 @@ def test_the_family_best_is_chosen_on_val_only_ties_by_name(tmp_path):
     _member(tmp_path, "nas/rl", {"val_accuracy": 0.90, "test_accuracy": 0.99})
     _member(tmp_path, "nas/meta", {"val_accuracy": 0.93, "test_accuracy": 0.50})
     _member(tmp_path, "nas/random", {"val_accuracy": 0.93})
+    _member(tmp_path, "nas/enas", {"val_accuracy": 0.91})
     best = sources.resolve("nas", root)
     assert (best.member, best.val_accuracy) == ("nas/meta", 0.93)
     assert best.model == tmp_path / "models/nas/meta/best.keras"

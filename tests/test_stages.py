@@ -81,7 +81,7 @@ def test_train_without_prepare_names_the_missing_stage(project):
             "cmaes",
             "search: algorithm: must be one of ga, pso, bayes, random, tpe, got 'cmaes'",
         ),
-        ("nas", "enas", "nas: strategy: must be one of rl, meta, random, got 'enas'"),
+        ("nas", "darts", "nas: strategy: must be one of rl, meta, random, enas, got 'darts'"),
     ],
 )
 def test_unknown_item_names_the_choices(project, script, item, message):
