@@ -76,6 +76,7 @@ TIMING_SUFFIXES = (
     "throughput_per_s",
     "seconds",
     "latency_front",
+    "started_ms",  # when a trial began training (its MLflow run's start time)
 )
 
 

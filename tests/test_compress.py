@@ -23,6 +23,7 @@ from leanml.errors import LeanmlError
 from leanml.params import FineTune, ModelSpec, parse
 from leanml.tflite import TFLiteRunner
 from leanml.train import fit_model, seed_everything
+from tests.compress_helpers import prepare
 
 TUNE = FineTune(learning_rate=0.001, batch_size=32)
 # A small sweep per method, one or two fine-tune epochs: enough to exercise every code path.
@@ -36,6 +37,8 @@ TINY = {
     "lowrank": {"values": [0.5], "epochs": 1},
     "combined": {"sparsities": [0.8], "bits": [4], "epochs": 1},
     "cluster": {"bits": [2], "epochs": 1},
+    # the policy search: 2 trials of 1 epoch, one finalist fine-tuned 1 epoch
+    "auto": {"budget": 2, "trial_epochs": 1, "epochs": 1, "finalists": 1, "target_ratio": 8.0},
 }
 
 
@@ -64,10 +67,11 @@ def baseline_file(mlp, tmp_path_factory):
     return measure.save_model(mlp, tmp_path_factory.mktemp("baseline") / "model.keras")
 
 
-def _sweep(name, mlp, baseline_file, splits, out_dir):
+def _sweep(name, mlp, baseline_file, splits, out_dir, tracking_cfg):
     cfg = parse({"compress": {name: TINY[name]}, "base": {"seed": 7}})
     method = compress.get(name, cfg)
     ref = sweep.reference(mlp, baseline_file, splits, out_dir)
+    prepare(method, mlp, splits, ref, out_dir, tracking_cfg)  # auto searches its policy first
     return list(sweep.run(method, mlp, ref, splits, out_dir))
 
 
@@ -80,8 +84,8 @@ TIMING = {"seconds"}  # latency: only the evaluate stage times models
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(compress.METHODS))
-def test_method_contract(name, mlp, baseline_file, tiny_splits, tmp_path):
-    first = _sweep(name, mlp, baseline_file, tiny_splits, tmp_path / "a")
+def test_method_contract(name, mlp, baseline_file, tiny_splits, tmp_path, tracking_cfg):
+    first = _sweep(name, mlp, baseline_file, tiny_splits, tmp_path / "a", tracking_cfg)
     assert first, f"{name} produced no variants"
     for variant, row in first:
         probs = variant.predict(tiny_splits.test.x)
@@ -104,7 +108,7 @@ def test_method_contract(name, mlp, baseline_file, tiny_splits, tmp_path):
                                probs, atol=1e-3)  # fmt: skip
     assert first[0][1]["test_accuracy"] > 0.3  # still a classifier, not noise
 
-    second = _sweep(name, mlp, baseline_file, tiny_splits, tmp_path / "b")
+    second = _sweep(name, mlp, baseline_file, tiny_splits, tmp_path / "b", tracking_cfg)
     for (v1, r1), (v2, r2) in zip(first, second, strict=True):
         assert {k: v for k, v in r1.items() if k not in TIMING} == {
             k: v for k, v in r2.items() if k not in TIMING

@@ -14,6 +14,7 @@ from leanml.compress.base import clone, fine_tune
 from leanml.errors import LeanmlError
 from leanml.params import FineTune, Fit, ModelSpec, parse
 from leanml.train import fit_model, make_optimizer, seed_everything
+from tests.compress_helpers import prepare
 from tests.test_compress import TINY
 
 MLP = {"kind": "mlp", "mlp": {"hidden_units": [16]}}
@@ -168,21 +169,28 @@ def test_same_seed_gives_identical_variant_files(teacher, tiny_splits, tmp_path)
     assert first[0] != files(0.0, "c")[0]
 
 
-def _predictions(name: str, teacher, splits, out, fine_tune: dict) -> dict[str, np.ndarray]:
+def _predictions(name: str, teacher, splits, out, fine_tune: dict, tracking) -> dict:
     cfg = parse({"base": {"seed": 7}, "compress": {name: TINY[name], "fine_tune": fine_tune}})
     ref = sweep.reference(teacher, out.parent / "baseline.keras", splits, out)
+    method = compress.get(name, cfg)
+    prepare(method, teacher, splits, ref, out, tracking)  # auto: its search fine-tunes too
     return {
         variant.name: variant.predict(splits.test.x)
-        for variant, _ in sweep.run(compress.get(name, cfg), teacher, ref, splits, out)
+        for variant, _ in sweep.run(method, teacher, ref, splits, out)
     }
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(compress.METHODS))
-def test_every_method_distills_exactly_where_it_fine_tunes(name, teacher, tiny_splits, tmp_path):
+def test_every_method_distills_exactly_where_it_fine_tunes(
+    name, teacher, tiny_splits, tmp_path, tracking_cfg
+):
     measure.save_model(teacher, tmp_path / "baseline.keras")
     off = {"distill": {"alpha": 0.0}}
-    run = lambda where, tune: _predictions(name, teacher, tiny_splits, tmp_path / where, tune)  # noqa: E731
+
+    def run(where, tune):
+        return _predictions(name, teacher, tiny_splits, tmp_path / where, tune, tracking_cfg)
+
     plain = run("a", off)
     # A setting fine-tunes iff its result moves with the fine-tune learning rate: no list of
     # which kinds train, so a new method is held to the same rule.

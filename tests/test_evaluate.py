@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from leanml import data, measure, models, paths, tflite
+from leanml.compress import run as sweep
 from leanml.discover import Candidate, discover
 from leanml.errors import LeanmlError
 from leanml.evaluate import classification_scores, confusion
@@ -25,7 +26,9 @@ from leanml.report.pareto import non_dominated
 from leanml.tflite import tflite_stats
 from leanml.train import evaluate as keras_evaluate
 from leanml.train import fit_model, seed_everything
+from tests.compress_helpers import prepare
 from tests.conftest import ROOT
+from tests.test_compress import TINY
 
 TINY_MEASURE = {"warmup": 1, "runs": 3, "batch_size": 16}
 
@@ -541,7 +544,9 @@ def test_compress_and_evaluate_measure_a_file_the_same_way(tiny_splits, tmp_path
 
 
 @pytest.mark.slow
-def test_every_kind_of_saved_candidate_loads_without_the_method_packages(tiny_splits, tmp_path):
+def test_every_kind_of_saved_candidate_loads_without_the_method_packages(
+    tiny_splits, tmp_path, tracking_cfg
+):
     """No saved model needs leanml.compress or leanml.nas to load (QAT is stripped back to plain
     layers before saving), so the evaluate stage imports neither: every kind of file the pipeline
     saves is loaded and run in a fresh process that never imports them."""
@@ -569,12 +574,16 @@ def test_every_kind_of_saved_candidate_loads_without_the_method_packages(tiny_sp
                 },
                 "lowrank": {"values": [0.5], "epochs": 1},
                 "combined": {"sparsities": [0.5], "bits": [4], "epochs": 1},
+                "auto": TINY["auto"],
             }
         }
     )
     files = []
+    baseline_file = measure.save_model(baseline, tmp_path / "baseline.keras")
     for name in compress.METHODS:
         method = compress.get(name, cfg)
+        ref = sweep.reference(baseline, baseline_file, tiny_splits, tmp_path / name)
+        prepare(method, baseline, tiny_splits, ref, tmp_path / name, tracking_cfg)
         for setting in method.settings():
             files.append(method.apply(baseline, tiny_splits, setting, tmp_path / name).model_file)
     assert {f.name for f in files} >= {"qat_k4_pc_sym.keras", "structured_l1_f50.keras"}
@@ -675,7 +684,7 @@ def test_nas_children_never_read_the_test_split(sealed):
 
 
 @pytest.mark.slow
-def test_compression_never_reads_the_test_split(sealed, tiny_splits, tmp_path):
+def test_compression_never_reads_the_test_split(sealed, tiny_splits, tmp_path, tracking_cfg):
     """Every compress method builds its variants (fine-tuning, pruning scores, calibration)
     from train/val only. (Its results table *reports* test accuracy; it selects nothing.)"""
     from leanml import compress
@@ -688,11 +697,16 @@ def test_compression_never_reads_the_test_split(sealed, tiny_splits, tmp_path):
                 "quantize": {"tflite": {"modes": ["full_int8"], "calibration_samples": 10}},
                 "lowrank": {"values": [0.5], "epochs": 1},
                 "combined": {"sparsities": [0.5], "bits": [4], "epochs": 1},
+                "auto": TINY["auto"],
             }
         }
     )
+    # the reference (the stage's report of the baseline) reads test; the methods may not
+    baseline_file = measure.save_model(baseline, tmp_path / "baseline.keras")
+    ref = sweep.reference(baseline, baseline_file, tiny_splits, tmp_path / "ref")
     for name in compress.METHODS:
         method = compress.get(name, cfg)
+        prepare(method, baseline, sealed, ref, tmp_path / name, tracking_cfg)  # auto's search
         variant = method.apply(baseline, sealed, method.settings()[0], tmp_path)
         assert variant.model_file.is_file()
     qat = compress.get("quantize", cfg)
