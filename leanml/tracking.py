@@ -61,6 +61,7 @@ def _quiet() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one per logged model
 
 
 def connect(cfg: Tracking) -> str:
@@ -239,6 +240,13 @@ class StageRun:
             model, name=name, signature=signature, pip_requirements=PIP_REQUIREMENTS
         )
 
+    def log_file_model(self, path: Path, sample: Any, probs: Any, name: str = "model") -> Any:
+        """Log a candidate file (`.keras`, `.tflite`, `.packed`) as a pyfunc model that runs
+        it, with the signature of `sample` -> `probs` (see `tracking_models`)."""
+        from leanml.tracking_models import log_file_model
+
+        return log_file_model(Path(path), sample, probs, name)
+
     def log_parent_artifact(self, path: str | Path, folder: str | None = None) -> None:
         import mlflow
 
@@ -326,6 +334,20 @@ class StageRun:
                 mlflow.MlflowClient().set_terminated(run.info.run_id, status, end_time=span[1])
 
 
+def run_name(stage: str) -> str:
+    """A stage run's name, leading with what differs between runs of one family, so the UI's
+    narrow Run Name column tells them apart: `compress@combined` → `combined · compress`,
+    `search@ga` → `ga · search`, `compress_winner@nas/rl-prune` → `nas/rl → prune · compress`;
+    a single stage (`train`) keeps its name. The `stage` tag keeps the dvc.yaml name."""
+    family, sep, member = stage.partition("@")
+    if not sep:
+        return stage
+    if family == "compress_winner":
+        origin, _, method = member.rpartition("-")
+        return f"{origin} → {method} · compress"
+    return f"{member} · {family}"
+
+
 @contextmanager
 def stage_run(stage: str, cfg: Tracking, params: Any = None, tags: dict | None = None):
     """Run a stage inside its own child run under the pipeline's parent run.
@@ -349,7 +371,7 @@ def stage_run(stage: str, cfg: Tracking, params: Any = None, tags: dict | None =
         inherited = provenance(stage, params, tags)
         all_tags = {**inherited, **owner, **(tags or {})}
         child = mlflow.start_run(
-            run_name=stage, nested=True, tags={k: str(v) for k, v in all_tags.items()}
+            run_name=run_name(stage), nested=True, tags={k: str(v) for k, v in all_tags.items()}
         )
     except Exception as exc:
         while mlflow.active_run() is not None:

@@ -75,12 +75,16 @@ def main() -> None:
             trials=models_dir / "trials.csv",
         )
         method.prepare(baseline, splits, ref, ctx)
-        rows = []
+        rows, sample = [], splits.val.x[:5]
         for variant, row in sweep.run(method, baseline, ref, splits, models_dir):
             rows.append(row)
             chain = {**tags, "chain": src.chain(f"{name}/{variant.name}")}
             with run.child(variant.name, params=variant.setting, tags=chain) as child:
                 child.log_metrics({k: row[k] for k in sweep.METRICS})
+                # the compact file itself as a model (the UI's Models column; loads with pyfunc)
+                child.log_file_model(variant.artifact, sample, variant.predict(sample))
+                if variant.extra.get("val_curve"):  # val accuracy after each fine-tune epoch
+                    child.log_curve("epoch_val_accuracy", variant.extra["val_curve"])
                 child.log_artifact(variant.model_file, "model")
                 if variant.artifact != variant.model_file:
                     child.log_artifact(variant.artifact, "model")

@@ -21,7 +21,7 @@ from leanml.errors import LeanmlError
 from leanml.params import FineTune, Fit, ModelSpec, parse
 from leanml.train import fit_model, seed_everything
 from leanml.trials.base import Trial
-from tests.mlflow_helpers import runs
+from tests.mlflow_helpers import metric_history, runs
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +159,7 @@ def test_search_contract_budget_determinism_resume_and_nested_runs(
     resumed, _ = _search(mlp, tiny_splits, cfg, tmp_path / "b", tracking_cfg)
     assert _rows(tmp_path / "b/trials.csv") == table
     assert resumed.winner == first.winner
-    stage_runs = [r for r in runs(tracking_cfg) if r["name"] == "compress@auto"]
+    stage_runs = [r for r in runs(tracking_cfg) if r["name"] == tracking.run_name("compress@auto")]
     trial_runs = [r for r in runs(tracking_cfg) if r["name"].startswith("trial-")]
     # 4 + 4 + the 2 trained after the resume: replayed trials are not logged twice
     assert len(stage_runs) == 3 and len(trial_runs) == 10
@@ -169,6 +169,9 @@ def test_search_contract_budget_determinism_resume_and_nested_runs(
     for r in trial_runs:
         seconds = r["metrics"]["seconds"]
         assert seconds > 0.1 and abs((r["end_time"] - r["start_time"]) / 1000 - seconds) < 0.01
+        # and its learning curve: val accuracy after each of its trial_epochs (1)
+        ((step, value),) = metric_history(r["run_id"], "epoch_val_accuracy")
+        assert step == 1 and 0 < value <= 1
     stage = next(r for r in stage_runs if r["run_id"] == trial_runs[0]["parent"])
     assert stage["start_time"] <= trial_runs[0]["start_time"] <= trial_runs[0]["end_time"]
 
@@ -184,6 +187,7 @@ def test_the_winner_is_fine_tuned_and_saved_as_a_variant(mlp, tiny_splits, tmp_p
     )
     method, ref = _search(mlp, tiny_splits, cfg, tmp_path, tracking_cfg)
     [(variant, row)] = list(sweep.run(method, mlp, ref, tiny_splits, tmp_path / "out"))
+    assert len(variant.extra["val_curve"]) == 1  # its finalist fine-tune: epochs 1
     assert variant.name == "auto_r8" and variant.artifact.suffix == ".packed"
     assert row["policy"] == method.winner["policy"] and row["target_bytes"] > 0
     assert len(method.final) == 2

@@ -118,6 +118,25 @@ def test_method_contract(name, mlp, baseline_file, tiny_splits, tmp_path, tracki
         assert v1.model_file.read_bytes() == v2.model_file.read_bytes()  # .keras/.tflite
 
 
+def test_a_recorded_fine_tune_curve_is_val_accuracy_per_epoch_and_changes_nothing(
+    mlp, tiny_splits, tmp_path
+):
+    from leanml.compress.base import recording
+
+    cfg = parse({"compress": {"prune": {"sparsities": [0.5], "epochs": 3}}, "base": {"seed": 7}})
+    method = compress.get("prune", cfg)
+    setting = method.settings()[0]
+    seed_everything(7)
+    plain = method.apply(mlp, tiny_splits, setting, tmp_path / "a")
+    seed_everything(7)
+    with recording() as curve:
+        recorded = method.apply(mlp, tiny_splits, setting, tmp_path / "b")
+    assert plain.artifact.read_bytes() == recorded.artifact.read_bytes()  # reads val only
+    assert len(curve) == 3 and all(0 < v <= 1 for v in curve)
+    final = np.mean(np.argmax(recorded.predict(tiny_splits.val.x), axis=1) == tiny_splits.val.y)
+    assert curve[-1] == pytest.approx(final, abs=1e-6)  # the last epoch is the variant
+
+
 def test_registry_names_match_params_sections():
     cfg = parse({})
     for name in compress.METHODS:

@@ -27,6 +27,8 @@ EXEMPT = {
     "leanml/tracking_reap.py": "closes MLflow runs left RUNNING by killed processes; logging only",
     "leanml/tracking_provenance.py": "the git/stage/params tags of MLflow runs; logging only",
     "leanml/tracking_registry.py": "registers the evaluate picks in MLflow's Model Registry; logging only",
+    "leanml/tracking_models.py": "logs candidate files as MLflow pyfunc models; logging only",
+    "leanml/tracking_model_code.py": "the pyfunc model-from-code file MLflow copies; logging only",
     # a run that completes never reaches them; they only shape how a failure is reported
     "leanml/errors.py": "the exception type of a failed stage; a stage that succeeds never uses it",
     "leanml/stage.py": "maps errors and Ctrl-C to exit codes and checks argv; no output depends on it",

@@ -6,6 +6,7 @@ import re
 import pytest
 import yaml
 
+from leanml.tracking import run_name
 from tests import e2e
 from tests.e2e import COMPRESS, NAS, SEARCH
 
@@ -147,7 +148,7 @@ def test_compress_stages(project):
             files = list((project / "models/compress" / method).glob(f"{row['variant']}.*"))
             assert files and all(f.stat().st_size > 0 for f in files)
         assert (reports / "accuracy.png").read_bytes()[:4] == b"\x89PNG"
-        stage = next(r for r in runs if r.info.run_name == f"compress@{method}")
+        stage = next(r for r in runs if r.info.run_name == run_name(f"compress@{method}"))
         children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == stage.info.run_id]
         # compress@auto's search: its trials and full-fidelity finalists beside the variant
         searched = [r for r in children if r.info.run_name.startswith(("trial-", "finalist-"))]
@@ -166,6 +167,7 @@ def test_compress_stages(project):
         for run in variants:
             assert "test_accuracy" in run.data.metrics and run.data.tags["method"] == method
             assert client.list_artifacts(run.info.run_id, "model")
+        _check_variant_models(project, stage, variants, rows)
     quantize_rows = list(csv.DictReader((project / "reports/compress/quantize/results.csv").open()))
     assert {r["kind"] for r in quantize_rows} == {"tflite", "ptq", "qat"}
     summary = json.loads((project / "reports/compress/summary.json").read_text())
@@ -184,6 +186,36 @@ def test_compress_stages(project):
         params_file.write_text(original)
     dirty = {name for name in status if name.startswith("compress")}
     assert dirty == {"compress@lowrank"}
+
+
+def _check_variant_models(project, stage, variants, rows):
+    """Each variant run has a logged model (signature: the input and class-probability shapes)
+    that loads with pyfunc and scores on the test split what the results table says."""
+    import mlflow
+    import numpy as np
+
+    from leanml import data, paths
+
+    mlflow.set_tracking_uri(f"sqlite:///{project}/mlflow.db")
+    test = data.load_prepared(paths.load(project).prepare).test
+    by_variant = {r["variant"]: r for r in rows}
+    for run in variants:
+        (logged,) = mlflow.search_logged_models(
+            experiment_ids=[stage.info.experiment_id],
+            filter_string=f"source_run_id = '{run.info.run_id}'",
+            output_format="list",
+        )
+        uri = f"models:/{logged.model_id}"
+        signature = mlflow.models.get_model_info(uri).signature
+        assert list(signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == [
+            -1,
+            *test.x.shape[1:],
+        ]
+        assert list(signature.outputs.to_dict()[0]["tensor-spec"]["shape"]) == [-1, 10]
+        probs = mlflow.pyfunc.load_model(uri).predict(test.x)
+        accuracy = float(np.mean(np.argmax(probs, axis=1) == test.y))
+        expected = float(by_variant[run.info.run_name]["test_accuracy"])
+        assert abs(accuracy - expected) <= 1 / len(test.y) + 1e-9, run.info.run_name
 
 
 def test_search_stages(project):
@@ -228,7 +260,7 @@ def test_search_stages(project):
         assert metrics["best_file_bytes"] == model.stat().st_size
         curve = list(csv.DictReader((reports / "convergence.csv").open()))
         assert [int(r["evaluation"]) for r in curve] == [1, 2, 3]
-        stage = next(r for r in runs if r.info.run_name == f"search@{algo}")
+        stage = next(r for r in runs if r.info.run_name == run_name(f"search@{algo}"))
         children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == stage.info.run_id]
         assert len(children) == len(trials)
         assert sum(r.data.tags.get("best") == "true" for r in children) == 1
@@ -329,13 +361,13 @@ def test_nas_stages(project):
         # every child trained is a nested run of the stage run that trained it (a later rerun
         # that replays the whole checkpoint, e.g. after a train params change, trains nothing
         # and logs no children)
-        stages = [r for r in runs if r.info.run_name == f"nas@{strategy}"]
+        stages = [r for r in runs if r.info.run_name == run_name(f"nas@{strategy}")]
         counts = [
             sum(r.data.tags.get("mlflow.parentRunId") == stage.info.run_id for r in runs)
             for stage in stages
         ]
         assert len(trials) in counts, counts
-    rl = next(r for r in runs if r.info.run_name == "nas@rl")
+    rl = next(r for r in runs if r.info.run_name == run_name("nas@rl"))
     assert client.get_metric_history(rl.info.run_id, "controller_entropy")
     strategy = json.loads((project / "reports/nas/meta/strategy.json").read_text())
     assert strategy["log"][0]["nearest"]  # the nearest source tasks were recorded

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import yaml
 
+from leanml.tracking import run_name
 from tests.conftest import copy_project, project_env
 
 pytestmark = pytest.mark.slow
@@ -136,7 +137,7 @@ def test_interrupt_then_kill_then_resume(interrupted):
     client = mlflow.MlflowClient(f"sqlite:///{root}/mlflow.db")
     runs = client.search_runs([client.get_experiment_by_name("leanml").experiment_id])
     assert [r.info.run_name for r in runs if r.info.status == "RUNNING"] == []
-    stage_runs = [r for r in runs if r.info.run_name == "search@random"]
+    stage_runs = [r for r in runs if r.info.run_name == run_name("search@random")]
     # SIGINT: closed KILLED by the process itself; SIGKILL: left RUNNING, closed KILLED on resume
     assert sorted(r.info.status for r in stage_runs) == ["FINISHED", "KILLED", "KILLED"]
     sigkilled = next(r for r in stage_runs if r.data.tags["leanml.pid"] == str(killed_pid))

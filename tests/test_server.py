@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from leanml.tracking import run_name
 from tests import e2e
 from tests.conftest import ROOT, project_env
 
@@ -97,7 +98,7 @@ def test_parallel_search_logs_every_trial_to_the_server(server, tmp_path):
     experiment = client.get_experiment_by_name("leanml")
     runs = client.search_runs([experiment.experiment_id])
     by_id = {r.info.run_id: r for r in runs}
-    stage = next(r for r in runs if r.info.run_name == "search@random")
+    stage = next(r for r in runs if r.info.run_name == run_name("search@random"))
     trials = [r for r in runs if r.info.run_name.startswith("trial-")]
     assert sorted(r.info.run_name for r in trials) == [f"trial-{i:03d}" for i in range(4)]
     assert all(r.data.tags["mlflow.parentRunId"] == stage.info.run_id for r in trials)

@@ -354,7 +354,9 @@ def test_a_search_winner_is_compressed_and_its_chain_is_on_the_leaderboard(tmp_p
 
     client = mlflow.MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
     runs = client.search_runs(client.get_experiment_by_name("leanml").experiment_id.split())
-    stage = next(r for r in runs if r.info.run_name == winner)
+    from leanml.tracking import run_name
+
+    stage = next(r for r in runs if r.info.run_name == run_name(winner))
     assert stage.data.tags["source"] == "search/random"
     assert stage.data.tags["chain"] == "search/random → quantize"
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == stage.info.run_id]

@@ -122,6 +122,17 @@ def test_uri_precedence(monkeypatch, tmp_path):
     assert "--host 127.0.0.1" in tracking.ui_command(Tracking())
 
 
+def test_run_names_lead_with_what_differs():
+    assert tracking.run_name("compress@combined") == "combined · compress"
+    assert tracking.run_name("search@ga") == "ga · search"
+    assert tracking.run_name("nas@rl") == "rl · nas"
+    assert tracking.run_name("compress_winner@nas/rl-prune") == "nas/rl → prune · compress"
+    assert tracking.run_name("compress_winner@best_search-quantize") == (
+        "best_search → quantize · compress"
+    )
+    assert tracking.run_name("train") == "train"
+
+
 def test_nested_child_runs(tracking_cfg):
     with tracking.stage_run("search", tracking_cfg) as run:
         for i in range(2):
@@ -275,8 +286,8 @@ def test_every_nested_run_carries_the_stage_provenance(tracking_cfg, monkeypatch
             with trial.child("epoch-curve"):
                 pass
     runs = _by_name(mlflow_helpers.runs(tracking_cfg))
-    stage = runs["search@ga"]["tags"]
-    for name in ("search@ga", "trial-000", "epoch-curve"):
+    stage = runs["ga · search"]["tags"]  # named by what differs; the tag keeps the stage name
+    for name in ("ga · search", "trial-000", "epoch-curve"):
         tags = runs[name]["tags"]
         assert tags["stage"] == "search@ga" and tags["seed"] == "7"
         assert tags["dvc.experiment"] == "lucky-kite"

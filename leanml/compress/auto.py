@@ -28,7 +28,7 @@ import keras
 import numpy as np
 
 from leanml.compress import policy as policies
-from leanml.compress.base import WEIGHTED, Method, Variant, sequential_layers
+from leanml.compress.base import WEIGHTED, Method, Variant, recording, sequential_layers
 from leanml.compress.policy import Policy, packed_bytes
 from leanml.compress.ptq import save_quantized
 from leanml.data import Splits
@@ -75,6 +75,7 @@ class Auto(Method):
         # finalist trial -> (val accuracy, bytes, val loss) at full fidelity
         self.final: dict[int, tuple[float, int, float]] = {}
         self._models: dict[str, tuple[keras.Model, dict]] = {}  # the finalists' models
+        self._curves: dict[str, list[float]] = {}  # and their val accuracy per epoch
         self._fits: dict[Policy, float] = {}  # a policy's fitted overall sparsity
         self._target = 0  # bytes, set by `prepare`
 
@@ -95,8 +96,10 @@ class Auto(Method):
         method's seed: exactly the variant `apply` makes of it (kept, not made twice)."""
         t = self.fitted(baseline, data, Policy.of(config, names))  # before the seeding
         seed_everything(self.seed)  # as `run.run` seeds each variant
-        model, tensors = self.compress(baseline, data, config, names, self.cfg.epochs, t)
+        with recording() as curve:
+            model, tensors = self.compress(baseline, data, config, names, self.cfg.epochs, t)
         self._models[key(config)] = (model, tensors)
+        self._curves[key(config)] = curve
         val = evaluate(model, data.val)
         return val["accuracy"], packed_bytes(model, tensors), val["loss"]
 
@@ -175,7 +178,10 @@ class Auto(Method):
         def trial(config: Config, seed: int) -> dict[str, Any]:
             t = self.fitted(baseline, data, Policy.of(config, names))  # before the seeding
             seed_everything(seed)
-            model, tensors = self.compress(baseline, data, config, names, self.cfg.trial_epochs, t)
+            with recording() as curve:
+                model, tensors = self.compress(
+                    baseline, data, config, names, self.cfg.trial_epochs, t
+                )
             size = packed_bytes(model, tensors)
             nonzero = sum(int(np.count_nonzero(w)) for w in model.get_weights())
             val = evaluate(model, data.val)
@@ -187,6 +193,7 @@ class Auto(Method):
                 "file_bytes": size,
                 "epochs_run": self.cfg.trial_epochs,
                 "status": "ok",
+                "val_curve": curve,  # per fine-tune epoch, steps of the trial's MLflow run
             }
 
         return trial
@@ -219,6 +226,8 @@ class Auto(Method):
                         "seconds": t.seconds,
                     }
                 )
+                if t.extra.get("val_curve"):  # per fine-tune epoch
+                    child.log_curve("epoch_val_accuracy", t.extra["val_curve"])
                 if t.error:
                     child.set_tags({"error": t.error})
 
@@ -245,6 +254,7 @@ class Auto(Method):
             tags = {"trial": trial.proposal}
             with ctx.run.child(f"finalist-{trial.proposal:03d}", trial.config, tags) as child:
                 child.log_metrics({"val_accuracy": val, "artifact_bytes": size, "val_loss": loss})
+                child.log_curve("epoch_val_accuracy", self._curves[key(trial.config)])
 
         def rank(t: Trial) -> tuple:  # val score, then val cross-entropy, then the earlier
             val, size, loss = final[t.proposal]
@@ -328,9 +338,14 @@ class Auto(Method):
         config, names = setting["config"], setting["names"]
         if key(config) in self._models:  # made by `full_fidelity` from the same seed
             model, tensors = self._models.pop(key(config))
+            curve = self._curves.pop(key(config))
         else:  # seeded by `run.run`; the fitted sparsity is in the setting (no model built)
             t = setting["sparsity"]
+            curve = None  # recorded by `run.run` around this call
             model, tensors = self.compress(baseline, data, config, names, self.cfg.epochs, t)
         shown = {k: v for k, v in setting.items() if k not in ("config", "names")}
         shown.update(config)  # the policy's values, one column each in MLflow
-        return save_quantized(shown, model, tensors, out_dir, sparsity=True)
+        variant = save_quantized(shown, model, tensors, out_dir, sparsity=True)
+        if curve:  # the finalist's fine-tune: the variant's own
+            variant.extra["val_curve"] = curve
+        return variant

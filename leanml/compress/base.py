@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -140,6 +142,41 @@ def keras_variant(
     return Variant(name, setting, model_file, artifact, KerasRunner(model))
 
 
+# Where `fine_tune` appends val accuracy after each epoch while `recording` is active.
+_CURVE: ContextVar[list[float] | None] = ContextVar("leanml_fine_tune_curve", default=None)
+
+
+@contextmanager
+def recording() -> Iterator[list[float]]:
+    """Collect the val accuracy after every fine-tune epoch run inside the block, in order
+    across phases (e.g. pruning, then quantization-aware training): a variant's learning
+    curve, logged as steps of its MLflow run. Reads val only; trains nothing differently."""
+    curve: list[float] = []
+    token = _CURVE.set(curve)
+    try:
+        yield curve
+    finally:
+        _CURVE.reset(token)
+
+
+class _ValCurve(keras.callbacks.Callback):
+    """Val accuracy of the model at the end of each epoch (a forward pass, no tf.data, no
+    random state touched), appended to `sink`."""
+
+    def __init__(self, val, sink: list[float]):
+        super().__init__()
+        self.val, self.sink = val, sink
+
+    def on_epoch_end(self, epoch, logs=None):
+        probs = np.concatenate(
+            [
+                np.asarray(self.model(self.val.x[i : i + 1024], training=False))
+                for i in range(0, len(self.val.x), 1024)
+            ]
+        )
+        self.sink.append(round(float(np.mean(np.argmax(probs, axis=-1) == self.val.y)), 6))
+
+
 def fine_tune(
     model: keras.Model,
     data: Splits,
@@ -179,8 +216,13 @@ def fine_tune(
         batch_size=cfg.batch_size,
         shuffle=True,
         verbose=0,
-        callbacks=[*callbacks, keras.callbacks.TerminateOnNaN()],
+        callbacks=[*callbacks, keras.callbacks.TerminateOnNaN(), *_recorders(data)],
     )
+
+
+def _recorders(data: Splits) -> list[keras.callbacks.Callback]:
+    sink = _CURVE.get()
+    return [] if sink is None else [_ValCurve(data.val, sink)]
 
 
 def gradients(

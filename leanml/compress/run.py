@@ -12,7 +12,7 @@ from typing import Any
 import keras
 
 from leanml import measure
-from leanml.compress.base import Method, Variant
+from leanml.compress.base import Method, Variant, recording
 from leanml.compress.encode import encode
 from leanml.data import Splits
 from leanml.io import atomic_path
@@ -137,8 +137,11 @@ def run(
     for setting in method.settings():
         seed_everything(method.seed)
         start = time.perf_counter()
-        variant = method.apply(baseline, data, setting, out_dir)
+        with recording() as curve:  # val accuracy per fine-tune epoch, for its MLflow run
+            variant = method.apply(baseline, data, setting, out_dir)
         seconds = time.perf_counter() - start
+        if curve:
+            variant.extra.setdefault("val_curve", curve)
         row = {
             "method": method.name,
             "variant": variant.name,
