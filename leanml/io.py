@@ -91,7 +91,11 @@ def split_timings(metrics: dict) -> tuple[dict, dict]:
 
 
 def write_metrics(target: str | Path, timings_target: str | Path, metrics: dict) -> None:
-    """`metrics` split in two: `target` (identical for identical runs) and `timings_target`."""
+    """`metrics` split in two: `target` (identical for identical runs) and `timings_target`.
+    Every key is a glossary name (`leanml/glossary.py`)."""
+    from leanml import glossary
+
+    glossary.check(metrics, str(target))
     kept, timings = split_timings(metrics)
     write_json(target, kept)
     write_json(timings_target, timings)

@@ -29,7 +29,14 @@ from leanml.report.tables import Column
 from leanml.report.uncertainty import holm
 
 HEADLINE_PREFIXES = ("baseline", "best", "smallest_within_pp")
-METRICS = ("accuracy", "macro_f1", "delta_pp", "bytes", "ratio_weights", "latency_ms_p50")
+METRICS = (
+    "test_accuracy",
+    "test_macro_f1",
+    "delta_pp",
+    "size_bytes",
+    "ratio_weights",
+    "latency_ms_p50",
+)
 COMPARED_FAMILIES = ("search", "nas")
 AGGREGATE_COLUMNS = ["family", "method", "metric", "n", "mean", "std", "min", "max"]
 TEST_COLUMNS = [
@@ -114,7 +121,8 @@ def records_from_exp_show(
 
 
 def split_key(key: str) -> tuple[str, str, str] | None:
-    """`by_method.search/ga.accuracy` → (search, ga, accuracy); headline keys likewise."""
+    """`by_method.search/ga.test_accuracy` → (search, ga, test_accuracy); headline keys
+    likewise."""
     head, _, metric = key.rpartition(".")
     if metric not in METRICS or not head:
         return None
@@ -207,7 +215,7 @@ def wilcoxon_pair(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
 def compare(
     records: Sequence[dict],
     families: Sequence[str] = COMPARED_FAMILIES,
-    metrics: Sequence[str] = ("accuracy", "bytes", "latency_ms_p50"),
+    metrics: Sequence[str] = ("test_accuracy", "size_bytes", "latency_ms_p50"),
 ) -> list[dict[str, Any]]:
     """Every pair of methods within each family, per metric, paired on the seeds both ran."""
     values = _values(records)
@@ -231,11 +239,11 @@ def compare(
 
 
 def _mean_std(row: dict) -> str:
-    percent = row["metric"] in ("accuracy", "macro_f1")
+    percent = row["metric"] in ("test_accuracy", "test_macro_f1")
     scale = 100 if percent else 1
     mean = row["mean"] * scale
     std = None if row["std"] is None else row["std"] * scale
-    if row["metric"] == "bytes":
+    if row["metric"] == "size_bytes":
         text = f"{mean:,.0f}" + ("" if std is None else f" ± {std:,.0f}")
     else:
         digits = 2 if percent or row["metric"] in ("delta_pp", "ratio_weights") else 3
@@ -266,7 +274,7 @@ TEST_TABLE = [
     Column("p_value", "p", fmt=_p),
     Column("p_holm", "p (Holm)", fmt=_p),
 ]
-SHOWN_METRICS = ("accuracy", "bytes", "ratio_weights", "latency_ms_p50")
+SHOWN_METRICS = ("test_accuracy", "size_bytes", "ratio_weights", "latency_ms_p50")
 
 
 def write(records: Sequence[dict], out_dir: Path, language: str = "en") -> dict[str, Path]:

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from leanml import glossary
 from leanml.errors import LeanmlError
 from leanml.params import Tracking
 from leanml.params.util import flatten, mask_password
@@ -205,6 +206,7 @@ class StageRun:
         import mlflow
 
         numeric = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and v == v}
+        glossary.check(numeric, "MLflow")
         mlflow.log_metrics(numeric, step=step)
 
     def log_curve(self, name: str, values: list[float]) -> None:
@@ -215,6 +217,7 @@ class StageRun:
         from mlflow import MlflowClient
         from mlflow.entities import Metric
 
+        glossary.check([name], "MLflow")
         now = int(_time.time() * 1000)
         points = [Metric(name, float(v), now, i) for i, v in enumerate(values, 1) if v == v]
         if points:
@@ -240,9 +243,11 @@ class StageRun:
             model, name=name, signature=signature, pip_requirements=PIP_REQUIREMENTS
         )
 
-    def log_file_model(self, path: Path, sample: Any, probs: Any, name: str = "model") -> Any:
+    def log_file_model(self, path: Path, sample: Any, probs: Any, name: str = "candidate") -> Any:
         """Log a candidate file (`.keras`, `.tflite`, `.packed`) as a pyfunc model that runs
-        it, with the signature of `sample` -> `probs` (see `tracking_models`)."""
+        it, with the signature of `sample` -> `probs` (see `tracking_models`). Named apart
+        from the run's `model/` artifact folder: MLflow lists a logged model of the same name
+        in place of that folder, through the default tracking URI."""
         from leanml.tracking_models import log_file_model
 
         return log_file_model(Path(path), sample, probs, name)
@@ -265,6 +270,7 @@ class StageRun:
         import mlflow
         from mlflow.entities import Metric
 
+        glossary.check(metrics, "MLflow")
         stamp = int(time.time() * 1000)
         batch = [
             Metric(k, float(v), stamp, 0)

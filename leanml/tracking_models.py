@@ -30,17 +30,22 @@ def runner(path: Path):
     return loaded.predict
 
 
-class CandidateFile(mlflow.pyfunc.PythonModel):
-    """Runs the logged candidate file (artifact `model`) on float32 inputs."""
+with warnings.catch_warnings():  # "add type hints to predict": the signature says it all
+    warnings.simplefilter("ignore", UserWarning)
 
-    def load_context(self, context):
-        self._run = runner(Path(context.artifacts["model"]))
+    class CandidateFile(mlflow.pyfunc.PythonModel):
+        """Runs the logged candidate file (artifact `model`) on float32 inputs."""
 
-    def predict(self, context, model_input, params=None):
-        return self._run(np.asarray(model_input, dtype=np.float32))
+        def load_context(self, context):
+            self._run = runner(Path(context.artifacts["model"]))
+
+        def predict(self, context, model_input, params=None):
+            return self._run(np.asarray(model_input, dtype=np.float32))
 
 
-def log_file_model(path: Path, sample: np.ndarray, probs: np.ndarray, name: str = "model") -> Any:
+def log_file_model(
+    path: Path, sample: np.ndarray, probs: np.ndarray, name: str = "candidate"
+) -> Any:
     """Log `path` as a pyfunc model of the active run; `sample` and `probs` (its predictions)
     give the signature. Returns MLflow's `ModelInfo`."""
     import mlflow

@@ -10,10 +10,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from leanml.glossary import metric_name
+
 DESCRIPTION = (
     "leanml's evaluate picks on this dataset: aliases `baseline` (the train stage's model), "
     "`best` (highest test accuracy) and `smallest_within_<pp>pp` (the smallest within that many "
-    "accuracy points of the baseline); each version's tags hold its test metrics."
+    "accuracy points of the baseline); each version's tags hold its test metrics under their "
+    "glossary names (test_accuracy, size_bytes, ...)."
 )
 # what a version carries from its leaderboard row
 VERSION_METRICS = ("accuracy", "delta_pp", "macro_f1", "size_bytes", "ratio_weights", "params")
@@ -59,7 +62,7 @@ def register_picks(
             )
             for metric in VERSION_METRICS:
                 if row.get(metric) is not None:
-                    client.set_model_version_tag(name, version, f"test.{metric}", row[metric])
+                    client.set_model_version_tag(name, version, metric_name(metric), row[metric])
             client.set_model_version_tag(name, version, "candidate", row["name"])
             versions[row["name"]] = version
         client.set_registered_model_alias(name, alias(pick), versions[row["name"]])

@@ -9,7 +9,7 @@ compared with that source model.
 
 import sys
 
-from leanml import data, params, paths, sources, stage, tracking
+from leanml import data, glossary, params, paths, sources, stage, tracking
 from leanml.errors import LeanmlError
 from leanml.io import read_json, write_csv, write_json, write_metrics
 from leanml.params.compress import source_error
@@ -80,7 +80,7 @@ def main() -> None:
             rows.append(row)
             chain = {**tags, "chain": src.chain(f"{name}/{variant.name}")}
             with run.child(variant.name, params=variant.setting, tags=chain) as child:
-                child.log_metrics({k: row[k] for k in sweep.METRICS})
+                child.log_metrics(glossary.as_metrics(row, sweep.METRICS))
                 # the compact file itself as a model (the UI's Models column; loads with pyfunc)
                 child.log_file_model(variant.artifact, sample, variant.predict(sample))
                 if variant.extra.get("val_curve"):  # val accuracy after each fine-tune epoch
@@ -109,7 +109,7 @@ def main() -> None:
         for path in written:
             run.log_artifact(path)
         best = max(rows, key=lambda r: (r["test_accuracy"], r["compression_ratio"]))
-        run.log_metrics({"variants": len(rows), "best_test_accuracy": best["test_accuracy"]})
+        run.log_metrics({"variants": len(rows), "best.test_accuracy": best["test_accuracy"]})
         print(f"{label}: {len(rows)} variants -> {out.results}")
 
 

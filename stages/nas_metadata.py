@@ -58,7 +58,7 @@ def main() -> None:
             "rows": len(payload["rows"]),
             "excluded_tasks": len(payload["excluded"]),
             "same_data_tasks": len(payload["same_data"]),
-            **{f"best.{t['task']}": t["best_score"] for t in payload["tasks"]},
+            **{f"{t['task']}.best_score": t["best_score"] for t in payload["tasks"]},
         }
         write_json(out.metrics, metrics)
         run.log_metrics(metrics)

@@ -27,8 +27,8 @@ EXEMPT = {
     "leanml/tracking_reap.py": "closes MLflow runs left RUNNING by killed processes; logging only",
     "leanml/tracking_provenance.py": "the git/stage/params tags of MLflow runs; logging only",
     "leanml/tracking_registry.py": "registers the evaluate picks in MLflow's Model Registry; logging only",
+    "leanml/glossary.py": "checks metric names (a stage passes or stops); no output depends on it",
     "leanml/tracking_models.py": "logs candidate files as MLflow pyfunc models; logging only",
-    "leanml/tracking_model_code.py": "the pyfunc model-from-code file MLflow copies; logging only",
     # a run that completes never reaches them; they only shape how a failure is reported
     "leanml/errors.py": "the exception type of a failed stage; a stage that succeeds never uses it",
     "leanml/stage.py": "maps errors and Ctrl-C to exit codes and checks argv; no output depends on it",
@@ -99,6 +99,11 @@ def _scan(path: Path, module: str, code: Path) -> tuple[set[str], list[tuple[str
     return leanml, entries, data
 
 
+def _exempt(name: str, code: Path) -> bool:
+    source = _file(name, code)
+    return source is not None and str(source.relative_to(code)) in EXEMPT
+
+
 def closure(script: Path, code: Path, member: tuple[str, str] | None = None) -> set[str]:
     """Every leanml file (relative to `code`) that running `script` can import or read.
 
@@ -111,8 +116,12 @@ def closure(script: Path, code: Path, member: tuple[str, str] | None = None) -> 
     todo = [(script, "__main__")]
     while todo:
         path, module = todo.pop()
-        imports, entries, data = _scan(path, module, code)
         files.add(path)
+        imports, entries, data = _scan(path, module, code)
+        if module != "__main__" and str(path.relative_to(code)) in EXEMPT:
+            # logging only: what it imports for itself (e.g. a model loader for a logged model)
+            # serves logging only; other logging-only modules are followed
+            imports = {n for n in imports if _exempt(n, code)}
         files.update(data)
         family = module.removeprefix("leanml.")
         for name, target in entries:

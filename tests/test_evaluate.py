@@ -132,15 +132,15 @@ def test_leaderboard_columns_sorting_ratios_and_headline():
     ]
 
     metrics = headline(rows, within_pp=1.0)
-    assert metrics["baseline.accuracy"] == 0.95 and metrics["best.name"] == "search/pso"
+    assert metrics["baseline.test_accuracy"] == 0.95 and metrics["best.name"] == "search/pso"
     # within 1 pp of 0.95: quantize/k4 (400 B) beats prune/s50 (500 B); s90 is 5 pp below
     assert metrics["smallest_within_pp.name"] == "compress/quantize/k4"
     assert metrics["smallest_within_pp.compression_ratio"] == pytest.approx(2.5)
     assert headline(rows, within_pp=5.0)["smallest_within_pp.name"] == "compress/prune/s90"
     assert headline(rows, within_pp=0.0)["smallest_within_pp.name"] == "train"
     assert metrics["by_family.compress.name"] == "compress/quantize/k4"
-    assert metrics["by_method.search/ga.accuracy"] == 0.96
-    assert "by_method.train/train.accuracy" not in metrics
+    assert metrics["by_method.search/ga.test_accuracy"] == 0.96
+    assert "by_method.train/train.test_accuracy" not in metrics
     assert metrics["pareto.size_front"] == 4
 
     # uncertainty: each row's Wilson interval holds its accuracy; McNemar against the baseline
@@ -154,7 +154,7 @@ def test_leaderboard_columns_sorting_ratios_and_headline():
     assert by["compress/prune/s90"]["mcnemar_p_holm"] == pytest.approx(5 * 2 / 2**10)
     assert by["compress/prune/s90"]["significant"] is True
     assert by["search/pso"]["significant"] is False
-    assert metrics["best.mcnemar_p"] == pytest.approx(0.5) and metrics["best_significant"] == 0
+    assert metrics["best.mcnemar_p"] == pytest.approx(0.5) and metrics["best.significant"] == 0
     assert headline(rows, 1.0, n_test=N_FAKE)["one_sample_pp"] == pytest.approx(0.5)
 
 
@@ -175,7 +175,7 @@ def test_summary_marks_what_the_test_split_cannot_tell_apart():
     tex = summary.leaderboard_latex(rows, "artifact_bytes", N_FAKE)
     assert "(n.s.)" in tex and "LiteRT 2.3.0, 1 thread" in tex and "McNemar" in tex
     # a best that the test split does tell apart from the baseline keeps the plain label
-    metrics["best_significant"] = 1
+    metrics["best.significant"] = 1
     assert summary.headline_rows(metrics, 1.0)[1]["what"] == "best accuracy"
 
 
@@ -354,7 +354,7 @@ def test_report_builds_from_fixture_outputs(layout, tiny_splits):
     # the baseline's accuracy is its test accuracy, computed independently
     test_acc = keras_evaluate(baseline, tiny_splits.test)["accuracy"]
     assert by["train"]["accuracy"] == pytest.approx(test_acc)
-    assert metrics["baseline.accuracy"] == pytest.approx(test_acc)
+    assert metrics["baseline.test_accuracy"] == pytest.approx(test_acc)
     # the TFLite twin: same parameters and FLOPs as the Keras model, (near) same predictions
     tfl = by["compress/quantize/tflite_float32"]
     assert tfl["params"] == by["train"]["params"] == measure.count_params(baseline)["params"]
@@ -397,7 +397,7 @@ def test_report_builds_from_fixture_outputs(layout, tiny_splits):
     )
     assert written[0]["path"].startswith("models/")
     saved = json.loads(out.metrics.read_text())
-    assert saved["candidates"] == 5 and "by_method.search/ga.accuracy" in saved
+    assert saved["candidates"] == 5 and "by_method.search/ga.test_accuracy" in saved
     assert all(not isinstance(v, dict) for v in saved.values())  # flat for dvc metrics
     for name in ("pareto", "confusion_best", "compression", "search_convergence"):
         assert (out.figures / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
@@ -444,7 +444,7 @@ def test_stage_logs_everything_to_the_parent_run(layout, tracking_cfg, monkeypat
     child = next(r for r in runs if r["name"] == "evaluate")
     assert child["parent"] == parent["run_id"] and child["status"] == "FINISHED"
     assert parent["metrics"]["evaluate.candidates"] == 3
-    assert "evaluate.best.accuracy" in parent["metrics"]
+    assert "evaluate.best.test_accuracy" in parent["metrics"]
     assert set(parent["metrics"]) <= {f"evaluate.{k}" for k in stage.HEADLINE}  # headline only
     assert parent["tags"]["mlflow.note.content"].startswith("# Evaluation")
     assert parent["params"]["evaluate.within_pp"] == "1.0"
@@ -452,7 +452,7 @@ def test_stage_logs_everything_to_the_parent_run(layout, tracking_cfg, monkeypat
 
     client = mlflow.MlflowClient()
     best = client.get_model_version_by_alias("leanml-digits", "best")
-    assert float(best.tags["test.accuracy"]) == child["metrics"]["best.accuracy"]
+    assert float(best.tags["test_accuracy"]) == child["metrics"]["best.test_accuracy"]
     assert child["tags"]["registry.baseline"] in {"1", "2", "3"}
     logged = {a.path for a in client.list_artifacts(parent["run_id"], "evaluate")}
     assert {
@@ -580,9 +580,9 @@ def test_every_kind_of_saved_candidate_loads_without_the_method_packages(
     )
     files = []
     baseline_file = measure.save_model(baseline, tmp_path / "baseline.keras")
+    ref = sweep.reference(baseline, baseline_file, tiny_splits, tmp_path / "ref")
     for name in compress.METHODS:
         method = compress.get(name, cfg)
-        ref = sweep.reference(baseline, baseline_file, tiny_splits, tmp_path / name)
         prepare(method, baseline, tiny_splits, ref, tmp_path / name, tracking_cfg)
         for setting in method.settings():
             files.append(method.apply(baseline, tiny_splits, setting, tmp_path / name).model_file)

@@ -247,12 +247,12 @@ def test_the_baseline_model_is_kept_only_when_the_refit_scores_lower_on_val(
     best = json.loads(out.best.read_text())
     assert best["source"] == kept
     assert metrics["winner_is_baseline"] == int(kept == "baseline")
-    refit_val = metrics["refit_val_accuracy"]
+    refit_val = metrics["refit.val_accuracy"]
     if kept == "baseline":
         assert base_val > refit_val
-        assert metrics["best_val_accuracy"] == best["val_accuracy"] == base_val
+        assert metrics["best.val_accuracy"] == best["val_accuracy"] == base_val
     else:
         assert base_val <= refit_val
-        assert metrics["best_val_accuracy"] == refit_val
+        assert metrics["best.val_accuracy"] == refit_val
     saved = evaluate(models.load(out.model), tiny_splits.val)["accuracy"]
-    assert saved == metrics["best_val_accuracy"]  # the file is the model the metrics describe
+    assert saved == metrics["best.val_accuracy"]  # the file is the model the metrics describe

@@ -51,7 +51,7 @@ def test_repro_then_exp_run(project, e2e_pipeline, experiment):
     assert card["dataset"] == "digits" and card["input_shape"] == [8, 8, 1]
     metrics = json.loads((project / "reports/train/metrics.json").read_text())
     assert metrics["epochs_run"] == 2
-    assert metrics["params"] == 64 * 32 + 32 + 32 * 10 + 10
+    assert metrics["n_params"] == 64 * 32 + 32 + 32 * 10 + 10
     assert metrics["file_bytes"] == (project / "models/train/model.keras").stat().st_size
     assert 0.3 < metrics["val_accuracy"] <= 1.0 and 0.3 < metrics["test_accuracy"] <= 1.0
     timings = json.loads((project / "reports/train/timings.json").read_text())
@@ -72,12 +72,23 @@ def test_repro_then_exp_run(project, e2e_pipeline, experiment):
         for r in runs
         if r.data.tags.get("mlflow.parentRunId") == first.info.run_id
     }
-    assert {"prepare", "train"} | {f"compress@{m}" for m in COMPRESS} <= set(children)
+    assert {"prepare", "train"} | {run_name(f"compress@{m}") for m in COMPRESS} <= set(children)
     train = children["train"]
     assert train.data.params["train.epochs"] == "2"
     assert train.data.tags["seed"] == "42"
     assert train.data.tags["dataset.sha256"] == card["sha256"]
-    assert [m.step for m in client.get_metric_history(train.info.run_id, "val_loss")] == [1, 2]
+    assert [m.step for m in client.get_metric_history(train.info.run_id, "epoch_val_loss")] == [
+        1,
+        2,
+    ]
+    assert train.data.metrics["val_accuracy"] == metrics["val_accuracy"]  # the kept model's
+    # one vocabulary: every metric of every run of the store, and of every metrics file
+    from leanml import glossary
+
+    assert glossary.unknown({k for r in runs for k in r.data.metrics}) == []
+    for path in project.glob("reports/**/*.json"):
+        if path.name in ("metrics.json", "timings.json"):
+            assert glossary.unknown(json.loads(path.read_text())) == [], path
     artifacts = {a.path for a in client.list_artifacts(train.info.run_id)}
     assert {"metrics.json", "history.csv", "history.png", "card.json"} <= artifacts
 
@@ -123,9 +134,9 @@ def test_repro_then_exp_run(project, e2e_pipeline, experiment):
         for r in runs
         if r.data.tags.get("mlflow.parentRunId") == exp_parent.info.run_id
     }
-    assert {"compress@combined", "evaluate"} <= set(under)
+    assert {"combined · compress", "evaluate"} <= set(under)
     assert not {"prepare", "train"} & set(under)
-    assert under["compress@combined"].data.params["compress.combined.epochs"] == "2"
+    assert under["combined · compress"].data.params["compress.combined.epochs"] == "2"
     assert all(r.info.status == "FINISHED" for r in runs)
 
 
@@ -205,6 +216,7 @@ def _check_variant_models(project, stage, variants, rows):
             filter_string=f"source_run_id = '{run.info.run_id}'",
             output_format="list",
         )
+        assert logged.name == "candidate"
         uri = f"models:/{logged.model_id}"
         signature = mlflow.models.get_model_info(uri).signature
         assert list(signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == [
@@ -216,6 +228,28 @@ def _check_variant_models(project, stage, variants, rows):
         accuracy = float(np.mean(np.argmax(probs, axis=1) == test.y))
         expected = float(by_variant[run.info.run_name]["test_accuracy"])
         assert abs(accuracy - expected) <= 1 / len(test.y) + 1e-9, run.info.run_name
+
+
+def _check_winner_model(project, stage, model_file):
+    """The stage run's logged Keras model (its winner) predicts what the saved file does."""
+    import keras
+    import mlflow
+    import numpy as np
+
+    from leanml import data, paths
+
+    mlflow.set_tracking_uri(f"sqlite:///{project}/mlflow.db")
+    test = data.load_prepared(paths.load(project).prepare).test
+    (logged,) = mlflow.search_logged_models(
+        experiment_ids=[stage.info.experiment_id],
+        filter_string=f"source_run_id = '{stage.info.run_id}'",
+        output_format="list",
+    )
+    assert logged.name == "best_model"
+    assert mlflow.models.get_model_info(f"models:/{logged.model_id}").signature is not None
+    probs = mlflow.pyfunc.load_model(f"models:/{logged.model_id}").predict(test.x)
+    expected = keras.saving.load_model(model_file).predict(test.x, verbose=0)
+    assert np.allclose(np.asarray(probs), expected, atol=1e-6)
 
 
 def test_search_stages(project):
@@ -244,26 +278,27 @@ def test_search_stages(project):
         metrics = json.loads((reports / "metrics.json").read_text())
         best = json.loads((reports / "best.json").read_text())
         assert metrics["evaluations"] == 3
-        assert metrics["best_score"] == max(float(t["score"]) for t in trials)
+        assert metrics["best_trial.score"] == max(float(t["score"]) for t in trials)
         # the refit (final_fit equals the trials' full fit here) reproduces its trial exactly
-        assert metrics["refit_val_accuracy"] == best["refit_val_accuracy"] == best["score"]
-        assert metrics["trial_val_accuracy"] == best["trial_val_accuracy"] == best["score"]
-        assert metrics["refit_epochs_run"] == 2
+        assert metrics["refit.val_accuracy"] == best["refit_val_accuracy"] == best["score"]
+        assert metrics["best_trial.val_accuracy"] == best["trial_val_accuracy"] == best["score"]
+        assert metrics["refit.epochs_run"] == 2
         # the kept model: the baseline's (train stage) only when strictly higher on val
         assert best["source"] == ("baseline" if base_val > best["score"] else "refit")
-        assert metrics["best_val_accuracy"] == best["val_accuracy"] == max(base_val, best["score"])
+        assert metrics["best.val_accuracy"] == best["val_accuracy"] == max(base_val, best["score"])
         assert metrics["winner_is_baseline"] == int(best["source"] == "baseline")
         # ASHA (rung at 1 epoch): the trials stopped there ran one epoch, the others two
         for t in trained:
             assert int(t["epochs"]) == (1 if t["status"] == "pruned" else 2)
         model = project / "models/search" / algo / "best.keras"
-        assert metrics["best_file_bytes"] == model.stat().st_size
+        assert metrics["best.file_bytes"] == model.stat().st_size
         curve = list(csv.DictReader((reports / "convergence.csv").open()))
         assert [int(r["evaluation"]) for r in curve] == [1, 2, 3]
         stage = next(r for r in runs if r.info.run_name == run_name(f"search@{algo}"))
         children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == stage.info.run_id]
         assert len(children) == len(trials)
         assert sum(r.data.tags.get("best") == "true" for r in children) == 1
+        _check_winner_model(project, stage, model)
     summary = json.loads((project / "reports/search/summary.json").read_text())
     assert set(summary) == set(SEARCH)
     assert (project / "reports/search/convergence.png").read_bytes()[:4] == b"\x89PNG"
@@ -300,7 +335,7 @@ def test_evaluate_stage(project, experiment):
     assert [int(r["rank"]) for r in rows] == list(range(1, len(rows) + 1))
     metrics = json.loads((reports / "metrics.json").read_text())
     assert metrics["candidates"] == len(rows)
-    assert metrics["baseline.accuracy"] == float(by["train"]["accuracy"])
+    assert metrics["baseline.test_accuracy"] == float(by["train"]["accuracy"])
     # a compressed variant, really smaller than the baseline, is within the margin (here the
     # TFLite dynamic-int8 twin qualifies by itself: it predicts as the baseline does)
     assert metrics["smallest_within_pp.name"].startswith("compress/")
@@ -355,8 +390,8 @@ def test_nas_stages(project):
         metrics = json.loads((reports / "metrics.json").read_text())
         best = json.loads((reports / "best.json").read_text())
         assert metrics["evaluations"] == 2 and best["architecture"]
-        assert metrics["refit_val_accuracy"] == best["trial_val_accuracy"]  # the same fit
-        assert metrics["best_val_accuracy"] == best["val_accuracy"] >= best["refit_val_accuracy"]
+        assert metrics["refit.val_accuracy"] == best["trial_val_accuracy"]  # the same fit
+        assert metrics["best.val_accuracy"] == best["val_accuracy"] >= best["refit_val_accuracy"]
         assert (project / "models/nas" / strategy / "best.keras").stat().st_size > 0
         # every child trained is a nested run of the stage run that trained it (a later rerun
         # that replays the whole checkpoint, e.g. after a train params change, trains nothing

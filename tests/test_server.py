@@ -104,6 +104,10 @@ def test_parallel_search_logs_every_trial_to_the_server(server, tmp_path):
     assert all(r.data.tags["mlflow.parentRunId"] == stage.info.run_id for r in trials)
     assert all(r.info.status == "FINISHED" for r in trials)
     assert "val_accuracy" in trials[0].data.metrics
+    for r in trials:  # dated when its worker trained it (the driver logs on the result)
+        seconds = r.data.metrics["seconds"]
+        assert seconds > 0 and abs((r.info.end_time - r.info.start_time) / 1000 - seconds) < 0.01
+        assert client.get_metric_history(r.info.run_id, "epoch_val_accuracy")  # its curve
     parent = by_id[stage.data.tags["mlflow.parentRunId"]]  # the pipeline run
     assert parent.data.tags.get("mlflow.parentRunId") is None
     assert stage.data.tags["execution"] == "dask LocalCluster, 2 worker processes"

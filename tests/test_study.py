@@ -18,17 +18,17 @@ METRICS_FILE = "reports/evaluate/metrics.json"
 def _metrics(ga, pso, rl=None, base=0.95):
     out = {
         "baseline.name": "train",
-        "baseline.accuracy": base,
+        "baseline.test_accuracy": base,
         "by_method.search/ga.name": "search/ga",
-        "by_method.search/ga.accuracy": ga,
-        "by_method.search/ga.bytes": 1000,
-        "by_method.search/pso.accuracy": pso,
-        "by_method.search/pso.bytes": 2000,
-        "by_family.search.accuracy": max(ga, pso),
+        "by_method.search/ga.test_accuracy": ga,
+        "by_method.search/ga.size_bytes": 1000,
+        "by_method.search/pso.test_accuracy": pso,
+        "by_method.search/pso.size_bytes": 2000,
+        "by_family.search.test_accuracy": max(ga, pso),
         "candidates": 7,
     }
     if rl is not None:
-        out["by_method.nas/rl.accuracy"] = rl
+        out["by_method.nas/rl.test_accuracy"] = rl
     return out
 
 
@@ -70,7 +70,7 @@ def test_records_from_exp_show_picks_the_named_experiments():
     records = study.records_from_exp_show(SHOWN, METRICS_FILE, NAMES)
     assert [r["name"] for r in records] == NAMES
     assert [r["seed"] for r in records] == [1, 2, 3, 4, 5, 6]
-    assert records[0]["metrics"]["by_method.search/ga.accuracy"] == 0.90
+    assert records[0]["metrics"]["by_method.search/ga.test_accuracy"] == 0.90
     everything = study.records_from_exp_show(SHOWN, METRICS_FILE)
     assert {r["name"] for r in everything} == {*NAMES, "main", "other"}  # never the workspace
 
@@ -82,15 +82,15 @@ def test_records_merge_the_timings_file():
     exp["data"]["metrics"][timings_file] = {"data": {"by_method.search/ga.latency_ms_p50": 0.2}}
     records = study.records_from_exp_show([exp], [METRICS_FILE, timings_file])
     assert records[0]["metrics"]["by_method.search/ga.latency_ms_p50"] == 0.2
-    assert records[0]["metrics"]["by_method.search/ga.accuracy"] == 0.9
+    assert records[0]["metrics"]["by_method.search/ga.test_accuracy"] == 0.9
     # timings alone do not make an experiment (its metrics.json is what must be there)
     del exp["data"]["metrics"][METRICS_FILE]
     assert study.records_from_exp_show([exp], [METRICS_FILE, timings_file]) == []
 
 
 def test_split_key():
-    assert study.split_key("by_method.search/ga.accuracy") == ("search", "ga", "accuracy")
-    assert study.split_key("by_family.nas.bytes") == ("nas", "(best)", "bytes")
+    assert study.split_key("by_method.search/ga.test_accuracy") == ("search", "ga", "test_accuracy")
+    assert study.split_key("by_family.nas.size_bytes") == ("nas", "(best)", "size_bytes")
     assert study.split_key("smallest_within_pp.ratio_weights") == (
         "headline",
         "smallest_within_pp",
@@ -105,15 +105,15 @@ def test_split_key():
 def test_aggregate_mean_and_sample_std():
     records = study.records_from_exp_show(SHOWN, METRICS_FILE, NAMES)
     rows = {(r["family"], r["method"], r["metric"]): r for r in study.aggregate(records)}
-    ga = rows[("search", "ga", "accuracy")]
+    ga = rows[("search", "ga", "test_accuracy")]
     assert ga["n"] == 6
     assert ga["mean"] == pytest.approx(0.925)
     # sample std of 0.90..0.95 step 0.01: sqrt(sum((k-2.5)^2 for k in 0..5)/5) * 0.01
     assert ga["std"] == pytest.approx((17.5 / 5) ** 0.5 * 0.01)
     assert (ga["min"], ga["max"]) == (0.90, 0.95)
-    assert rows[("search", "pso", "accuracy")]["std"] == pytest.approx(0.0)
-    assert rows[("headline", "baseline", "accuracy")]["mean"] == pytest.approx(0.95)
-    assert rows[("search", "(best)", "accuracy")]["mean"] == pytest.approx(0.925)
+    assert rows[("search", "pso", "test_accuracy")]["std"] == pytest.approx(0.0)
+    assert rows[("headline", "baseline", "test_accuracy")]["mean"] == pytest.approx(0.95)
+    assert rows[("search", "(best)", "test_accuracy")]["mean"] == pytest.approx(0.925)
     assert ("search", "ga", "name") not in rows
     one = study.aggregate(records[:1])
     assert all(r["std"] is None and r["n"] == 1 for r in one)
@@ -153,14 +153,14 @@ def test_holm_correction():
 
 def test_compare_pairs_methods_within_each_family():
     records = study.records_from_exp_show(SHOWN, METRICS_FILE, NAMES)
-    rows = study.compare(records, metrics=("accuracy",))
+    rows = study.compare(records, metrics=("test_accuracy",))
     assert [(r["family"], r["a"], r["b"]) for r in rows] == [("search", "ga", "pso")]
     assert rows[0]["p_value"] == pytest.approx(2 / 64) == rows[0]["p_holm"]
     # a NAS strategy in only some seeds: paired on the seeds both ran
     extra = [dict(r, metrics={**r["metrics"]}) for r in records]
-    extra[0]["metrics"]["by_method.nas/rl.accuracy"] = 0.9
-    extra[0]["metrics"]["by_method.nas/random.accuracy"] = 0.8
-    nas = [r for r in study.compare(extra, metrics=("accuracy",)) if r["family"] == "nas"]
+    extra[0]["metrics"]["by_method.nas/rl.test_accuracy"] = 0.9
+    extra[0]["metrics"]["by_method.nas/random.test_accuracy"] = 0.8
+    nas = [r for r in study.compare(extra, metrics=("test_accuracy",)) if r["family"] == "nas"]
     assert nas[0]["n"] == 1 and nas[0]["p_value"] is None
 
 
@@ -170,7 +170,7 @@ def test_write_outputs(tmp_path):
     aggregate = list(csv.DictReader(files["aggregate"].open()))
     assert list(aggregate[0]) == study.AGGREGATE_COLUMNS
     tests = list(csv.DictReader(files["wilcoxon"].open()))
-    assert {(t["a"], t["b"], t["metric"]) for t in tests} >= {("ga", "pso", "accuracy")}
+    assert {(t["a"], t["b"], t["metric"]) for t in tests} >= {("ga", "pso", "test_accuracy")}
     runs = list(csv.DictReader(files["runs"].open()))
     assert [r["seed"] for r in runs] == ["1", "2", "3", "4", "5", "6"]
     summary = files["summary"].read_text()

@@ -140,14 +140,14 @@ def test_nested_child_runs(tracking_cfg):
                 trial.log_metrics({"val_accuracy": 0.5 + i / 10})
         with pytest.raises(RuntimeError), run.child("trial-bad"):
             raise RuntimeError("trial failed")
-        run.log_metrics({"best": 0.6})
+        run.log_metrics({"best.val_accuracy": 0.6})
     runs = {r["name"]: r for r in mlflow_helpers.runs(tracking_cfg)}
     stage_id = runs["search"]["run_id"]
     assert runs["trial-0"]["parent"] == stage_id and runs["trial-1"]["parent"] == stage_id
     assert runs["trial-1"]["params"] == {"units": "64"}
     assert runs["trial-1"]["tags"]["trial"] == "1"
     assert runs["trial-bad"]["status"] == "FAILED"
-    assert runs["search"]["metrics"] == {"best": 0.6}
+    assert runs["search"]["metrics"] == {"best.val_accuracy": 0.6}
     assert runs["search"]["status"] == "FINISHED"
 
 
@@ -377,7 +377,7 @@ def test_the_evaluate_picks_are_registered_with_aliases(tracking_cfg, tmp_path, 
     client = mlflow.MlflowClient()
     version = client.get_model_version_by_alias("leanml-digits", "smallest_within_1_5pp")
     assert version.tags["candidate"] == "compress/prune/s50"
-    assert float(version.tags["test.accuracy"]) == 0.8
+    assert float(version.tags["test_accuracy"]) == 0.8
     loaded = mlflow.pyfunc.load_model("models:/leanml-digits@smallest_within_1_5pp")
     direct = models.load(paths["compress/prune/s50"], "compress")(tiny_splits.test.x[:5])
     assert np.allclose(loaded.predict(tiny_splits.test.x[:5]), np.asarray(direct), atol=1e-6)

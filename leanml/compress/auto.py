@@ -219,7 +219,7 @@ class Auto(Method):
                     {
                         "val_accuracy": t.val_accuracy,
                         "artifact_bytes": t.file_bytes,
-                        "nonzero_params": t.params,
+                        "n_nonzero_params": t.params,
                         "score": t.score,
                         "evaluation": t.evaluation,
                         "epochs": t.epochs,
@@ -321,8 +321,8 @@ class Auto(Method):
             "search.evaluations": max((t.evaluation for t in self.trials), default=0),
             "search.cache_hits": sum(t.from_cache for t in self.trials),
             "search.within_target": sum(0 < t.file_bytes <= target for t in done),
-            "search.best_trial": self.winner["trial"],
-            "search.best_trial_val_accuracy": self.winner["trial_val_accuracy"],
+            "search.best_trial.proposal": self.winner["trial"],
+            "search.best_trial.val_accuracy": self.winner["trial_val_accuracy"],
             "search.finalists": len(self.final),
             "search.final_val_accuracy": self.final[self.winner["trial"]][0],
         }

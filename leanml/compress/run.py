@@ -11,7 +11,7 @@ from typing import Any
 
 import keras
 
-from leanml import measure
+from leanml import glossary, measure
 from leanml.compress.base import Method, Variant, recording
 from leanml.compress.encode import encode
 from leanml.data import Splits
@@ -170,9 +170,10 @@ def settings(method: Method, rows: list[dict]) -> dict[str, Any]:
 
 def flat_metrics(ref: dict, rows: list[dict]) -> dict[str, float]:
     """Flat JSON for `dvc exp show`: the baseline's reference numbers, then each variant's."""
-    out = {f"baseline.{k}": v for k, v in ref.items()}
+    out = {f"baseline.{k}": v for k, v in glossary.as_metrics(ref).items()}
     for row in rows:
-        out.update({f"{row['variant']}.{k}": row[k] for k in HEADLINE})
+        shown = glossary.as_metrics(row, HEADLINE)
+        out.update({f"{row['variant']}.{k}": v for k, v in shown.items()})
     return out
 
 

@@ -52,10 +52,10 @@ def convergence_report(group, names: Iterable[str], title: str) -> list[str]:
             curves[name] = list(csv.DictReader(handle))
         metrics = read_json(out.metrics)
         keys = (
-            "best_score",
-            "trial_val_accuracy",  # the winner's trial
-            "refit_val_accuracy",  # its refit at full fidelity
-            "best_val_accuracy",  # the kept model (the refit, or the baseline when higher)
+            "best_trial.score",
+            "best_trial.val_accuracy",  # the winner's trial
+            "refit.val_accuracy",  # its refit at full fidelity
+            "best.val_accuracy",  # the kept model (the refit, or the baseline when higher)
             "winner_is_baseline",
             "evaluations",
             "epochs_spent",

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from leanml import glossary
 from leanml.discover import BASELINE_FAMILY, Candidate
 from leanml.errors import LeanmlError
 from leanml.report import uncertainty
@@ -174,21 +175,25 @@ def smallest_within(rows: Sequence[dict], within_pp: float) -> dict | None:
     return min(eligible, key=lambda r: (r["size_bytes"], -r["accuracy"], r["name"]))
 
 
+SUMMARY = (
+    "name",
+    "accuracy",
+    "accuracy_ci_low",
+    "accuracy_ci_high",
+    "macro_f1",
+    "delta_pp",
+    "mcnemar_p",
+    "size_bytes",
+    "ratio_weights",
+    "ratio_tflite",
+    "compression_ratio",
+    "latency_ms_p50",
+)
+
+
 def _summary(row: dict) -> dict[str, Any]:
-    return {
-        "name": row["name"],
-        "accuracy": row["accuracy"],
-        "accuracy_ci_low": row["accuracy_ci_low"],
-        "accuracy_ci_high": row["accuracy_ci_high"],
-        "macro_f1": row["macro_f1"],
-        "delta_pp": row["delta_pp"],
-        "mcnemar_p": row["mcnemar_p"],
-        "bytes": row["size_bytes"],
-        "ratio_weights": row["ratio_weights"],
-        "ratio_tflite": row["ratio_tflite"],
-        "compression_ratio": row["compression_ratio"],
-        "latency_ms_p50": row["latency_ms_p50"],
-    }
+    """A pick's leaderboard row under glossary names (`accuracy` -> `test_accuracy`)."""
+    return glossary.as_metrics(row, SUMMARY)
 
 
 def headline(rows: Sequence[dict], within_pp: float, n_test: int | None = None) -> dict[str, Any]:
@@ -199,10 +204,10 @@ def headline(rows: Sequence[dict], within_pp: float, n_test: int | None = None) 
     baseline (McNemar, Holm-adjusted)."""
     out: dict[str, Any] = {"candidates": len(rows), "within_pp": within_pp}
     if n_test:
-        out["test_samples"] = n_test
+        out["n_test"] = n_test
         out["one_sample_pp"] = uncertainty.one_sample_pp(n_test)
     significant = rows[0].get("significant")
-    out["best_significant"] = None if significant is None else int(significant)
+    out["best.significant"] = None if significant is None else int(significant)
     for front in FRONTS:
         out[f"pareto.{front}_front"] = sum(bool(r[f"pareto_{front}"]) for r in rows)
     parts: list[tuple[str, dict | None]] = [

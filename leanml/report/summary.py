@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from leanml.discover import Discovery
+from leanml.glossary import metric_name
 from leanml.report import i18n, tables
 from leanml.report.leaderboard import relative
 from leanml.report.tables import Column
@@ -83,7 +84,7 @@ def shown(rows: Sequence[dict]) -> list[dict]:
 def headline_rows(metrics: dict[str, Any], within_pp: float, language: str = "en") -> list[dict]:
     """The headline models (baseline, best, smallest within, best of each family) as rows; the
     best's label says when the test split cannot tell it from the baseline."""
-    best = "head.best_ns" if metrics.get("best_significant") == 0 else "head.best"
+    best = "head.best_ns" if metrics.get("best.significant") == 0 else "head.best"
     labels = [
         ("baseline", i18n.text("head.baseline", language)),
         ("best", i18n.text(best, language)),
@@ -99,9 +100,10 @@ def headline_rows(metrics: dict[str, Any], within_pp: float, language: str = "en
     for prefix, what in labels:
         if f"{prefix}.name" in metrics:
             keys = ("name", "accuracy", "delta_pp", "mcnemar_p", "bytes", "ratio_weights")
-            row = {"what": what, **{k: metrics.get(f"{prefix}.{k}") for k in keys}}
+            row = {"what": what, **{k: metrics.get(f"{prefix}.{metric_name(k)}") for k in keys}}
             row["ci"] = ci_text(
-                metrics.get(f"{prefix}.accuracy_ci_low"), metrics.get(f"{prefix}.accuracy_ci_high")
+                metrics.get(f"{prefix}.test_accuracy_ci_low"),
+                metrics.get(f"{prefix}.test_accuracy_ci_high"),
             )
             row["latency_ms_p50"] = metrics.get(f"{prefix}.latency_ms_p50")
             rows.append(row)

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from leanml import measure, tracking
+from leanml import glossary, measure, tracking
 from leanml.errors import LeanmlError
 from leanml.io import write_csv, write_json, write_metrics
 from leanml.stage import raise_if_interrupted
@@ -124,7 +124,7 @@ def execute(
                 {
                     "val_accuracy": t.val_accuracy,
                     "score": t.score,
-                    "params": t.params,
+                    "n_params": t.params,
                     "file_bytes": t.file_bytes,
                     "seconds": t.seconds,
                     "evaluation": t.evaluation,
@@ -183,12 +183,12 @@ def execute(
     to_best = next(r["evaluation"] for r in curve if r["best_score"] >= final)
     front = runner.pareto_front(trials)
     metrics = {
-        "best_score": best.score,
-        "trial_val_accuracy": best.val_accuracy,  # the winner's trial (search fidelity)
-        "refit_val_accuracy": refit.metrics["val_accuracy"],  # its refit (final fidelity)
-        "refit_epochs_run": refit.metrics["epochs_run"],
+        "best_trial.score": best.score,
+        "best_trial.val_accuracy": best.val_accuracy,  # the winner's trial (search fidelity)
+        "refit.val_accuracy": refit.metrics["val_accuracy"],  # its refit (final fidelity)
+        "refit.epochs_run": refit.metrics["epochs_run"],
         # the stage's model: the refit, or the baseline when that scored higher on val
-        "best_val_accuracy": result.metrics["val_accuracy"],
+        "best.val_accuracy": result.metrics["val_accuracy"],
         "winner_is_baseline": int(source == "baseline"),
         "evaluations": max(t.evaluation for t in trials),
         "proposals": len(trials),
@@ -199,7 +199,7 @@ def execute(
         "evaluations_to_best": to_best,
         "pareto_size": len(front),
         "search_seconds": seconds,
-        **{f"best_{k}": v for k, v in measured.items()},
+        **{f"best.{k}": v for k, v in glossary.as_metrics(measured).items()},
         **algorithm.report().metrics,  # e.g. a weight-sharing controller's updates
     }
     columns = list(next(_rows(trials[:1], study.names)))
@@ -234,8 +234,8 @@ def execute(
         tracking.tag_run(trial_runs[best.proposal], {"best": "true"})
     kept = "the refit" if source == "refit" else "the baseline (higher val than the refit)"
     print(
-        f"{label}: kept {kept}, val_accuracy {metrics['best_val_accuracy']:.4f}; refit "
-        f"{metrics['refit_val_accuracy']:.4f}, trial {best.val_accuracy:.4f}, score "
+        f"{label}: kept {kept}, val_accuracy {metrics['best.val_accuracy']:.4f}; refit "
+        f"{metrics['refit.val_accuracy']:.4f}, trial {best.val_accuracy:.4f}, score "
         f"{best.score:.4f}; after "
         f"{metrics['evaluations']} evaluations ({metrics['epochs_spent']} epochs), "
         f"{metrics['cache_hits']} cached, {metrics['pruned_trials']} pruned, "
