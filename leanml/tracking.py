@@ -13,7 +13,6 @@ import os
 import sys
 import time
 import uuid
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +23,7 @@ from leanml.errors import LeanmlError
 from leanml.params import Tracking
 from leanml.params.util import flatten, mask_password
 from leanml.paths import project_root
-from leanml.tracking_provenance import git_tags, provenance
+from leanml.tracking_provenance import git_tags, log_datasets, provenance
 from leanml.tracking_reap import PID_TAG, close_stale_runs, process_tags
 
 PIPELINE_TAG = "leanml.pipeline"
@@ -176,23 +175,8 @@ class StageRun:
         """The prepared splits this stage reads, as MLflow dataset inputs (the runs table's
         Dataset column): name `<dataset>/<split>`, digest = the prepared data's checksum (also
         the tags `dataset`, `dataset.sha256`)."""
-        import mlflow
-        import mlflow.data
-
         self.set_tags({"dataset": card["dataset"], "dataset.sha256": card["sha256"]})
-        source = str(project_root() / "data" / "prepared")
-        for name in names:
-            split = getattr(splits, name)
-            with warnings.catch_warnings():  # "source can be interpreted in multiple ways"
-                warnings.simplefilter("ignore", UserWarning)
-                dataset = mlflow.data.from_numpy(
-                    split.x,
-                    targets=split.y,
-                    source=source,
-                    name=f"{card['dataset']}/{name}",
-                    digest=card["sha256"][:16],
-                )
-            mlflow.log_input(dataset, context=name)
+        log_datasets(splits, card, names)
 
     def log_params(self, params: Any) -> None:
         import mlflow

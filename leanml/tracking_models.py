@@ -6,7 +6,6 @@ Logging only: no output of a stage depends on it. Loading needs this project's e
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +29,15 @@ def runner(path: Path):
     return loaded.predict
 
 
-with warnings.catch_warnings():  # "add type hints to predict": the signature says it all
-    warnings.simplefilter("ignore", UserWarning)
+class CandidateFile(mlflow.pyfunc.PythonModel):
+    """Runs the logged candidate file (artifact `model`) on float32 inputs."""
 
-    class CandidateFile(mlflow.pyfunc.PythonModel):
-        """Runs the logged candidate file (artifact `model`) on float32 inputs."""
+    def load_context(self, context):
+        self._run = runner(Path(context.artifacts["model"]))
 
-        def load_context(self, context):
-            self._run = runner(Path(context.artifacts["model"]))
-
-        def predict(self, context, model_input, params=None):
-            return self._run(np.asarray(model_input, dtype=np.float32))
+    # np.ndarray: a hint MLflow accepts without inferring a schema (the signature has it)
+    def predict(self, context, model_input: np.ndarray, params=None) -> np.ndarray:
+        return self._run(np.asarray(model_input, dtype=np.float32))
 
 
 def log_file_model(
@@ -51,13 +48,11 @@ def log_file_model(
     import mlflow
 
     signature = mlflow.models.infer_signature(sample, probs)
-    with warnings.catch_warnings():  # "add type hints to predict": the signature says it all
-        warnings.simplefilter("ignore", UserWarning)
-        return mlflow.pyfunc.log_model(
-            name=name,
-            python_model=str(Path(__file__).with_name("tracking_model_code.py")),  # from code
-            artifacts={"model": str(path)},
-            signature=signature,
-            input_example=sample[:1],
-            pip_requirements=REQUIREMENTS,
-        )
+    return mlflow.pyfunc.log_model(
+        name=name,
+        python_model=str(Path(__file__).with_name("tracking_model_code.py")),  # from code
+        artifacts={"model": str(path)},
+        signature=signature,
+        input_example=sample[:1],
+        pip_requirements=REQUIREMENTS,
+    )

@@ -1,6 +1,7 @@
 """Where a run comes from: the git commit (and whether the work tree differs from it, leaving
 out what `dvc repro` itself writes), the stage, the DVC experiment, a hash of the params the stage
-read, its seed. Every stage run and every run nested under it carries these tags (`tracking`)."""
+read, its seed. Every stage run and every run nested under it carries these tags (`tracking`);
+and the datasets a stage reads, as MLflow dataset inputs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import hashlib
 import json
 import os
 import subprocess
+import warnings
 from typing import Any
 
 from leanml.params.util import flatten
@@ -55,3 +57,24 @@ def provenance(stage: str, params: Any, tags: dict | None) -> dict[str, str]:
     if tags and "seed" in tags:
         out["seed"] = str(tags["seed"])
     return out
+
+
+def log_datasets(splits: Any, card: dict[str, Any], names: tuple[str, ...]) -> None:
+    """The prepared splits `names` as dataset inputs of the active run (the runs table's Dataset
+    column): name `<dataset>/<split>`, digest = the prepared data's checksum."""
+    import mlflow
+    import mlflow.data
+
+    source = str(project_root() / "data" / "prepared")
+    for name in names:
+        split = getattr(splits, name)
+        with warnings.catch_warnings():  # "source can be interpreted in multiple ways"
+            warnings.simplefilter("ignore", UserWarning)
+            dataset = mlflow.data.from_numpy(
+                split.x,
+                targets=split.y,
+                source=source,
+                name=f"{card['dataset']}/{name}",
+                digest=card["sha256"][:16],
+            )
+        mlflow.log_input(dataset, context=name)

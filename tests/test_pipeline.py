@@ -402,6 +402,8 @@ def test_nas_stages(project):
             for stage in stages
         ]
         assert len(trials) in counts, counts
+        latest = max(stages, key=lambda r: r.info.start_time)  # wrote the current best.keras
+        _check_winner_model(project, latest, project / "models/nas" / strategy / "best.keras")
     rl = next(r for r in runs if r.info.run_name == run_name("nas@rl"))
     assert client.get_metric_history(rl.info.run_id, "controller_entropy")
     strategy = json.loads((project / "reports/nas/meta/strategy.json").read_text())
