@@ -45,6 +45,9 @@ def _two_models(cfg) -> None:
     cfg["search"]["fidelity"]["kind"] = "none"
     cfg["search"]["fit"]["epochs"] = 1
     cfg["compress"]["auto"].update(e2e.COMPRESS_TINY["auto"])  # its search: two trials
+    cfg["nas"].update(budget=2, final_fit={"epochs": 1, "early_stopping_patience": 0})
+    cfg["nas"]["fit"]["epochs"] = 1
+    cfg["nas"]["enas"].update(updates=10, warmup_steps=10, candidates=5)
 
 
 def test_tabular_npz_runs_the_whole_pipeline_on_default_params(tmp_path):
