@@ -6,7 +6,6 @@ stage depends on it."""
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +26,23 @@ def alias(name: str) -> str:
     return re.sub(r"[^\w-]", "_", name)
 
 
+def _log_pick(run: Any, path: Path, row: dict[str, Any], sample: Any) -> Any:
+    name = f"pick-{alias(row['name'])}"
+    if path.suffix == ".keras":
+        from leanml import models
+
+        return run.log_keras_model(models.load(path, row["family"]), sample, name=name)
+    from leanml.tracking_models import runner
+
+    return run.log_file_model(path, sample, runner(path)(sample), name=name)
+
+
 def register_picks(
     run: Any, picks: dict[str, dict[str, Any] | None], dataset: str, root: Path, sample: Any
 ) -> dict[str, str]:
-    """Log each pick's Keras model (signature from `sample`) under the evaluate run and register
-    it; returns alias -> version. A pick that is not a Keras model (a `.tflite` file) is named in
-    one line and left out: the registry holds models MLflow can load and serve."""
+    """Log each pick as a model under the evaluate run (a Keras model with `mlflow.keras`; a
+    `.tflite` file as the pyfunc that runs it, `tracking_models`), signature from `sample`,
+    and register it; returns alias -> version."""
     import mlflow
 
     client = mlflow.MlflowClient()
@@ -43,15 +53,8 @@ def register_picks(
         if row is None:
             continue
         path = root / row["path"]
-        if path.suffix != ".keras":
-            print(f"evaluate: {pick} ({row['name']}) is a {path.suffix} file: not registered",
-                  file=sys.stderr)  # fmt: skip
-            continue
         if row["name"] not in versions:
-            from leanml import models
-
-            model = models.load(path, row["family"])
-            info = run.log_keras_model(model, sample, name=f"pick-{alias(row['name'])}")
+            info = _log_pick(run, path, row, sample)
             if not versions:  # the first pick of this run: the registered model, once
                 try:
                     client.create_registered_model(name, description=DESCRIPTION)

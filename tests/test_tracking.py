@@ -366,14 +366,23 @@ def test_the_evaluate_picks_are_registered_with_aliases(tracking_cfg, tmp_path, 
         spec = ModelSpec.model_validate({"kind": "mlp", "mlp": {"hidden_units": [width]}})
         model = models.build(spec, tiny_splits.input_shape, tiny_splits.n_classes)
         paths[name] = measure.save_model(model, tmp_path / f"{width}.keras")
+    from leanml.tflite import TFLiteRunner, convert
+
+    tflite = tmp_path / "int8.tflite"  # a pick that is not a Keras model: registered as pyfunc
+    tflite.write_bytes(convert(models.load(paths["train"], "train")))
+    paths["compress/quantize/int8"] = tflite
     rows = [
         {"name": n, "family": n.split("/")[0], "path": p.name, "accuracy": 0.9 - i / 10}
         for i, (n, p) in enumerate(paths.items())
     ]
     picks = {"baseline": rows[0], "best": rows[0], "smallest_within_1.5pp": rows[1], "x": None}
+    picks["fastest"] = rows[2]
     with tracking.stage_run("evaluate", tracking_cfg) as run:
         got = register_picks(run, picks, "digits", tmp_path, tiny_splits.test.x[:5])
-    assert got == {"baseline": "1", "best": "1", "smallest_within_1_5pp": "2"}
+    assert got == {"baseline": "1", "best": "1", "smallest_within_1_5pp": "2", "fastest": "3"}
+    fastest = mlflow.pyfunc.load_model("models:/leanml-digits@fastest")
+    expected = TFLiteRunner(tflite.read_bytes()).predict(tiny_splits.test.x[:5])
+    assert np.allclose(fastest.predict(tiny_splits.test.x[:5]), expected, atol=1e-6)
     client = mlflow.MlflowClient()
     version = client.get_model_version_by_alias("leanml-digits", "smallest_within_1_5pp")
     assert version.tags["candidate"] == "compress/prune/s50"
