@@ -89,6 +89,7 @@ def test_repro_then_exp_run(project, e2e_pipeline, experiment):
     for path in project.glob("reports/**/*.json"):
         if path.name in ("metrics.json", "timings.json"):
             assert glossary.unknown(json.loads(path.read_text())) == [], path
+    _check_winner_model(project, train, project / "models/train/model.keras", name="model")
     artifacts = {a.path for a in client.list_artifacts(train.info.run_id)}
     assert {"metrics.json", "history.csv", "history.png", "card.json"} <= artifacts
 
@@ -230,7 +231,7 @@ def _check_variant_models(project, stage, variants, rows):
         assert abs(accuracy - expected) <= 1 / len(test.y) + 1e-9, run.info.run_name
 
 
-def _check_winner_model(project, stage, model_file):
+def _check_winner_model(project, stage, model_file, name="best_model"):
     """The stage run's logged Keras model (its winner) predicts what the saved file does."""
     import keras
     import mlflow
@@ -245,7 +246,7 @@ def _check_winner_model(project, stage, model_file):
         filter_string=f"source_run_id = '{stage.info.run_id}'",
         output_format="list",
     )
-    assert logged.name == "best_model"
+    assert logged.name == name
     assert mlflow.models.get_model_info(f"models:/{logged.model_id}").signature is not None
     probs = mlflow.pyfunc.load_model(f"models:/{logged.model_id}").predict(test.x)
     expected = keras.saving.load_model(model_file).predict(test.x, verbose=0)
