@@ -4,7 +4,7 @@
 A metric key is `<name>` or `<subject>.<name>`: `<name>` comes from `NAMES` below (one meaning
 each, split and unit in the name); the subject says whose number it is: a candidate or variant
 (`s70_c2.test_accuracy`), a pick (`baseline.`, `best.`, `smallest_within_pp.`), a group
-(`by_method.compress/prune.`, `search.`, `refit.`, `best_trial.`, `model.`, `pareto.`), or a
+(`by_method.compress/prune.`, `search.`, `refit.`, `best_trial.`, `pareto.`), or a
 source task (`iris.best_score`). Winners always take the `best.` prefix. Tables (CSV) keep
 their short column names; a column that becomes a metric goes through `metric_name`.
 

@@ -18,15 +18,13 @@ REQUIREMENTS = ["tensorflow-cpu==2.21.0", "keras>=3.10", "ai-edge-litert==2.3.0"
 
 def runner(path: Path):
     """A callable from a batch of inputs to class probabilities, for one candidate file."""
+    from leanml.measure import KerasRunner, load_runner
+
     if path.suffix == ".packed":
         from leanml.compress.encode import decode
 
-        model = decode(path)
-        return lambda x: np.asarray(model.predict(x, verbose=0))
-    from leanml.measure import load_runner
-
-    loaded = load_runner(path, "compress")
-    return loaded.predict
+        return KerasRunner(decode(path)).predict
+    return load_runner(path, "compress").predict
 
 
 class CandidateFile(mlflow.pyfunc.PythonModel):

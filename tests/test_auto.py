@@ -21,6 +21,7 @@ from leanml.errors import LeanmlError
 from leanml.params import FineTune, Fit, ModelSpec, parse
 from leanml.train import fit_model, seed_everything
 from leanml.trials.base import Trial
+from tests.compress_helpers import prepare
 from tests.mlflow_helpers import metric_history, runs
 
 
@@ -93,25 +94,11 @@ def _cfg(**auto):
     return parse({"compress": {"fine_tune": {"learning_rate": 0.002}, "auto": section}})
 
 
-class Ctx:
-    """The stage's `sweep.Context` around a real MLflow stage run."""
-
-    def __init__(self, run, root: Path):
-        self.ctx = sweep.Context(
-            run=run,
-            label="compress@auto",
-            checkpoint=root / ".auto.checkpoint.jsonl",
-            fingerprint="fp",
-            trials=root / "trials.csv",
-        )
-
-
 def _search(mlp, splits, cfg, root: Path, tracking_cfg):
     root.mkdir(parents=True, exist_ok=True)
     method = compress.get("auto", cfg)
     ref = sweep.reference(mlp, _saved(mlp, root), splits, root)
-    with tracking.stage_run("compress@auto", tracking_cfg) as run:
-        method.prepare(mlp, splits, ref, Ctx(run, root).ctx)
+    prepare(method, mlp, splits, ref, root, tracking_cfg, label="compress@auto")
     return method, ref
 
 
@@ -154,7 +141,7 @@ def test_search_contract_budget_determinism_resume_and_nested_runs(
 
     # a kill after two trials: the checkpoint keeps its header and two rows; the rerun replays
     # them (no training) and ends identical
-    checkpoint = tmp_path / "b/.auto.checkpoint.jsonl"
+    checkpoint = tmp_path / "b/.checkpoint.jsonl"
     checkpoint.write_text("".join(checkpoint.read_text().splitlines(keepends=True)[:3]))
     resumed, _ = _search(mlp, tiny_splits, cfg, tmp_path / "b", tracking_cfg)
     assert _rows(tmp_path / "b/trials.csv") == table

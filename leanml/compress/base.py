@@ -160,20 +160,15 @@ def recording() -> Iterator[list[float]]:
 
 
 class _ValCurve(keras.callbacks.Callback):
-    """Val accuracy of the model at the end of each epoch (a forward pass, no tf.data, no
-    random state touched), appended to `sink`."""
+    """Val accuracy of the model at the end of each epoch (`KerasRunner.predict`: the model
+    called in inference mode, no tf.data, no random state touched), appended to `sink`."""
 
     def __init__(self, val, sink: list[float]):
         super().__init__()
         self.val, self.sink = val, sink
 
     def on_epoch_end(self, epoch, logs=None):
-        probs = np.concatenate(
-            [
-                np.asarray(self.model(self.val.x[i : i + 1024], training=False))
-                for i in range(0, len(self.val.x), 1024)
-            ]
-        )
+        probs = KerasRunner(self.model).predict(self.val.x)
         self.sink.append(round(float(np.mean(np.argmax(probs, axis=-1) == self.val.y)), 6))
 
 
